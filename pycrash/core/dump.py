@@ -1,0 +1,519 @@
+"""The :class:`Dump` facade: physical layer + caches + x86-64 translation.
+
+Stack (volatility3-style): file bytes (plain or flattened) → container format
+(:class:`~pycrash.core.kdump.KdumpFile`, :class:`~pycrash.core.elfdump.ElfDump`,
+:class:`~pycrash.core.split.SplitDump`) → cached physical memory → kernel virtual memory
+(:class:`~pycrash.core.x86_64.X86_64PageTable`).
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .cache import PageCache, TranslationCache
+from .elfdump import ElfDump, is_elf
+from .errors import (
+    DumpFormatError,
+    ExcludedPageError,
+    FaultError,
+    MissingPageError,
+    NotMappedError,
+)
+from .filebytes import FileBytes
+from .flattened import FlatBytes, is_flattened
+from .kdump import KdumpFile, is_kdump
+from .layer import PhysicalLayer
+from .notes import NT_PRSTATUS, CpuState, Note, cpus_from_notes, parse_notes, parse_prstatus
+from .split import SplitDump
+from .vmcoreinfo import VmcoreInfo
+from .x86_64 import (
+    START_KERNEL_MAP,
+    Layout,
+    Translation,
+    X86_64PageTable,
+    kernel_root_from_cr3,
+)
+
+__all__ = ["Dump", "open_dump", "open_layer"]
+
+_U8 = struct.Struct("<B").unpack
+_U16 = struct.Struct("<H").unpack
+_U32 = struct.Struct("<I").unpack
+_U64 = struct.Struct("<Q").unpack
+_S64 = struct.Struct("<q").unpack
+_TB = 1 << 40
+_U64_MASK = (1 << 64) - 1
+
+
+def open_layer(path: str | os.PathLike[str]) -> PhysicalLayer:
+    """Open one file as a physical layer, detecting the format by content."""
+    src: Any = FileBytes(path)
+    try:
+        head = src.pread(0, 4096)
+        flattened = False
+        if is_flattened(head):
+            src = FlatBytes(src)
+            head = src.pread(0, 4096)
+            flattened = True
+        if is_kdump(head):
+            return KdumpFile(src, flattened=flattened)
+        if is_elf(head):
+            return ElfDump(src, flattened=flattened)
+        if not head:
+            raise DumpFormatError(path, 0, "empty file")
+        raise DumpFormatError(path, 0, "not a kernel dump (no ELF, KDUMP or flattened "
+                              "signature)")
+    except BaseException:
+        src.close()
+        raise
+
+
+def open_dump(path_or_paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], *,
+              zero_excluded: bool = False) -> Dump:
+    """Open a dump by content: an ELF vmcore, a kdump-compressed file, a flattened file
+    (either of those, streamed by ``makedumpfile -F``), ``/proc/kcore``, or — given a list
+    of paths — the parts of a ``makedumpfile --split`` set.
+
+    Args:
+        zero_excluded: read pages excluded by filtering (and missing pages of an
+            incomplete dump) as zeros instead of raising, like crash ``--zero_excluded``.
+
+    Raises:
+        DumpFormatError: a file is not a dump or its metadata is unreadable.
+        OSError: a file cannot be opened.
+    """
+    if isinstance(path_or_paths, (str, os.PathLike)):
+        paths = [path_or_paths]
+    else:
+        paths = list(path_or_paths)
+    if not paths:
+        raise DumpFormatError("(no file)", None, "no dump file given")
+    layers: list[PhysicalLayer] = []
+    try:
+        for p in paths:
+            layers.append(open_layer(p))
+        if len(layers) == 1:
+            layer = layers[0]
+        else:
+            for lay in layers:
+                if not isinstance(lay, KdumpFile):
+                    raise DumpFormatError(lay.paths[0], 0, "only kdump-compressed files can "
+                                          "be opened as a split set")
+            layer = SplitDump(layers)  # type: ignore[arg-type]
+    except BaseException:
+        for lay in layers:
+            lay.close()
+        raise
+    return Dump(layer, zero_excluded=zero_excluded)
+
+
+class Dump:
+    """One opened kernel dump: physical and kernel-virtual reads, translation, metadata.
+
+    Attributes:
+        format: "kdump", "elf" or "kcore" (a flattened file reports the format it
+            contains, with ``flattened`` True).
+        split: True for a ``--split`` set; ``paths`` lists its files in pfn order.
+        compression: "zlib", "lzo", "snappy", "zstd", "none" or "mixed".
+        dump_level: makedumpfile ``-d`` level, or None when the format doesn't record it.
+        page_size: page size of the dumped kernel.
+        vmcoreinfo: parsed VMCOREINFO (empty when the dump has none).
+        kaslr_offset: KASLR virtual offset (``KERNELOFFSET``; 0 if unknown).
+        phys_base: x86-64 ``phys_base`` (formats.md §3.5 order; 0 if unknown).
+        paging_levels: 4 or 5.
+        cpus: per-CPU register state from the NT_PRSTATUS notes.
+        layout: the kernel virtual layout (randomized bases found in the dump).
+        notes: every ELF note of the dump.
+    """
+
+    def __init__(self, layer: PhysicalLayer, *, zero_excluded: bool = False,
+                 cache_pages: int = 8192, tcache_pages: int = 1 << 18) -> None:
+        self.layer = layer
+        self.format: str = layer.format
+        self.flattened: bool = layer.flattened
+        self.split: bool = isinstance(layer, SplitDump)
+        self.paths: list[str] = list(layer.paths)
+        self.compression: str = layer.compression
+        self.dump_level: int | None = layer.dump_level
+        self.page_size: int = layer.page_size
+        self.incomplete: bool = layer.incomplete
+        self.producer: str = layer.producer
+        self.zero_excluded = zero_excluded
+        self.notes: list[Note] = list(layer.notes)
+        self._shift = layer.page_shift
+        self._psize = layer.page_size
+        self._mask = layer.page_size - 1
+        self._zero_page = bytes(layer.page_size)
+        self._pcache = PageCache(cache_pages)
+        self._tcache = TranslationCache(tcache_pages)
+
+        vmci = VmcoreInfo(layer.vmcoreinfo_text or "")
+        self.vmcoreinfo = vmci
+        self.cpus: list[CpuState] = cpus_from_notes(
+            self.notes, crash_dump=vmci.crashtime is not None)
+
+        # KASLR offset and phys_base, first hit wins (formats.md §3.5).
+        self.kaslr_offset: int = vmci.kerneloffset or 0
+        pb = vmci.phys_base
+        self.phys_base_source = "vmcoreinfo"
+        if pb is None:
+            pb, self.phys_base_source = layer.phys_base_hint, f"{layer.format} header"
+        if pb is None:
+            pb, self.phys_base_source = 0, "default"
+        self.phys_base: int = pb % (1 << 64)
+        self.paging_levels: int = 5 if vmci.pgtable_l5_enabled else 4
+        image = vmci.number("KERNEL_IMAGE_SIZE")
+        if image is None:
+            # CONFIG_RANDOMIZE_BASE sets KERNEL_IMAGE_SIZE to 1 GiB, else 512 MiB.
+            image = (1 << 30) if vmci.kerneloffset is not None else (512 << 20)
+        self.layout = Layout(levels=self.paging_levels, phys_base=self.phys_base,
+                             kernel_image_size=image)
+        top = layer.max_paddr()
+        self.layout.directmap_size = max(1, -(-top // _TB)) * _TB
+
+        root = None
+        for name in ("init_top_pgt", "init_level4_pgt", "swapper_pg_dir"):
+            sym = vmci.symbol(name)
+            if sym is not None:
+                root = (sym - START_KERNEL_MAP + self.phys_base) & _U64_MASK
+                break
+        if root is None:
+            for cpu in self.cpus:
+                cr3 = cpu.registers.get("cr3")
+                if cr3:
+                    root = kernel_root_from_cr3(cr3)
+                    break
+        self.pgtable = X86_64PageTable(self.read_phys_u64, root, self.layout,
+                                       vmci.number("sme_mask") or 0)
+        self._text_lo = START_KERNEL_MAP
+        self._text_hi = START_KERNEL_MAP + image
+        self._dm_lo = self._dm_hi = 0
+        self._discover_layout(layer.page_offset_hint)
+
+    # -- layout bootstrap ----------------------------------------------------------------
+    def _discover_layout(self, page_offset_hint: int | None) -> None:
+        vmci = self.vmcoreinfo
+        pob = page_offset_hint
+        if pob is None:
+            pob = self._read_kernel_var("page_offset_base")
+        if pob is None:
+            try:
+                pob = self.pgtable.find_direct_map(self.layer.max_paddr())
+            except FaultError:
+                pob = None
+        self.set_layout(page_offset_base=pob)
+        vmalloc = self._read_kernel_var("vmalloc_base")
+        vmemmap = self._read_kernel_var("vmemmap_base")
+        if vmemmap is None and pob is not None:
+            vmemmap = self._vmemmap_from_mem_section(vmci)
+        self.set_layout(vmalloc_base=vmalloc, vmemmap_base=vmemmap)
+
+    def _read_kernel_var(self, name: str) -> int | None:
+        addr = self.vmcoreinfo.symbol(name)
+        if addr is None:
+            return None
+        try:
+            return self.read_u64(addr)
+        except FaultError:
+            return None
+
+    def _vmemmap_from_mem_section(self, vmci: VmcoreInfo) -> int | None:
+        # SPARSEMEM_VMEMMAP: mem_section[0].section_mem_map encodes
+        # (mem_map - section_start_pfn), i.e. vmemmap itself for section 0, with flag bits
+        # in the low bits (include/linux/mmzone.h SECTION_MAP_MASK).
+        sym = vmci.symbol("mem_section")
+        off = vmci.offset("mem_section.section_mem_map") or 0
+        if sym is None:
+            return None
+        try:
+            root = self.read_u64(sym)  # SPARSEMEM_EXTREME: struct mem_section **
+            first = self.read_u64(root) if root else 0
+            if not first:
+                return None
+            value = self.read_u64(first + off)
+        except FaultError:
+            return None
+        value &= ~((1 << 30) - 1)  # vmemmap_base is PUD aligned
+        if value < self.layout.user_top or value >= START_KERNEL_MAP:
+            return None
+        return value
+
+    def set_layout(self, *, page_offset_base: int | None = None,
+                   vmalloc_base: int | None = None, vmemmap_base: int | None = None,
+                   phys_base: int | None = None) -> None:
+        """Override layout values (for example from vmlinux symbols read by a higher
+        layer). ``None`` leaves a value unchanged. Clears the translation cache."""
+        if page_offset_base is not None:
+            self.layout.page_offset_base = page_offset_base
+            self._dm_lo = page_offset_base
+            self._dm_hi = page_offset_base + (self.layout.directmap_size or 0)
+        if vmalloc_base is not None:
+            self.layout.vmalloc_base = vmalloc_base
+        if vmemmap_base is not None:
+            self.layout.vmemmap_base = vmemmap_base
+        if phys_base is not None:
+            self.phys_base = self.layout.phys_base = phys_base
+        self._tcache.clear()
+
+    # -- physical reads ------------------------------------------------------------------
+    def _page(self, pfn: int) -> bytes:
+        """Page ``pfn`` through the cache (raises FaultError)."""
+        cache = self._pcache
+        data = cache.get(pfn)
+        if data is not None:
+            cache.move_to_end(pfn)
+            return data
+        try:
+            data = self.layer.read_page(pfn)
+        except (ExcludedPageError, MissingPageError):
+            if not self.zero_excluded:
+                raise
+            data = self._zero_page
+        cache.put(pfn, data)
+        return data
+
+    def _read_phys(self, paddr: int, size: int) -> bytes:
+        if size <= 0:
+            if size < 0:
+                raise ValueError("negative read size")
+            return b""
+        if paddr < 0:
+            raise ValueError("negative address")
+        layer = self.layer
+        if layer.direct and size >= self._psize and not self.zero_excluded:
+            return layer.read(paddr, size)
+        shift, mask, psize = self._shift, self._mask, self._psize
+        out = []
+        pos, end = paddr, paddr + size
+        while pos < end:
+            off = pos & mask
+            take = min(psize - off, end - pos)
+            try:
+                page = self._page(pos >> shift)
+                out.append(page[off:off + take])
+            except FaultError:
+                # A page only partly in the dump (ELF segment ends mid-page): read the
+                # requested bytes alone, which faults with their exact address if absent.
+                try:
+                    out.append(layer.read(pos, take))
+                except (ExcludedPageError, MissingPageError):
+                    if not self.zero_excluded:
+                        raise
+                    out.append(bytes(take))
+            pos += take
+        return b"".join(out)
+
+    def read_phys_u64(self, paddr: int) -> int:
+        off = paddr & self._mask
+        if off <= self._psize - 8:
+            return _U64(self._page(paddr >> self._shift)[off:off + 8])[0]
+        return _U64(self._read_phys(paddr, 8))[0]
+
+    # -- translation ------------------------------------------------------------------
+    def _pfn_of(self, vaddr: int) -> int:
+        """pfn backing kernel virtual ``vaddr`` (fills the translation cache)."""
+        if self._text_lo <= vaddr < self._text_hi:
+            pa = (vaddr - START_KERNEL_MAP + self.phys_base) & _U64_MASK
+        elif self._dm_lo <= vaddr < self._dm_hi:
+            pa = vaddr - self._dm_lo
+        else:
+            if not 0 <= vaddr < 1 << 64:
+                raise ValueError(f"address {vaddr:#x} out of range")
+            pa = self.pgtable.walk(vaddr).paddr
+        pfn = pa >> self._shift
+        self._tcache.put(vaddr >> self._shift, pfn)
+        return pfn
+
+    def vtop(self, vaddr: int) -> int:
+        """Physical address of kernel virtual ``vaddr`` (fast path; raises
+        NotMappedError)."""
+        pfn = self._tcache.get(vaddr >> self._shift)
+        if pfn is None:
+            pfn = self._pfn_of(vaddr)
+        return (pfn << self._shift) | (vaddr & self._mask)
+
+    def translate(self, vaddr: int, root: int | None = None) -> Translation:
+        """Walk the page tables for ``vaddr`` and report every entry visited.
+
+        Args:
+            root: physical address of a page-table root (e.g. a task's ``mm->pgd``
+                translated to physical; with PTI use the kernel copy, which maps user
+                space too). Default: the kernel's ``init_top_pgt``.
+
+        Without a known kernel root, kernel-text and direct-map addresses are
+        translated arithmetically and ``entries`` is empty.
+        """
+        if root is None and self.pgtable.root is None:
+            kind = self.layout.kind(vaddr)
+            if kind in ("text", "directmap"):
+                return Translation(vaddr, self.vtop(vaddr), self._psize, [], kind)
+        return self.pgtable.walk(vaddr, root)
+
+    # -- the read API -------------------------------------------------------------------
+    def read(self, address: int, size: int, physical: bool = False) -> bytes:
+        """Read ``size`` bytes at a kernel virtual (default) or physical address.
+
+        Raises:
+            FaultError: one of its subclasses, with the address that failed.
+        """
+        if physical:
+            return self._read_phys(address, size)
+        off = address & self._mask
+        if off + size <= self._psize and size > 0:
+            pfn = self._tcache.get(address >> self._shift)
+            if pfn is not None:
+                cache = self._pcache
+                data = cache.get(pfn)
+                if data is not None:
+                    cache.move_to_end(pfn)
+                    return data[off:off + size]
+        return self._read_virtual(address, size)
+
+    def _read_virtual(self, address: int, size: int) -> bytes:
+        if size <= 0:
+            if size < 0:
+                raise ValueError("negative read size")
+            return b""
+        shift, mask, psize = self._shift, self._mask, self._psize
+        out = []
+        pos, end = address, address + size
+        while pos < end:
+            off = pos & mask
+            take = min(psize - off, end - pos)
+            pfn = self._tcache.get(pos >> shift)
+            if pfn is None:
+                pfn = self._pfn_of(pos)
+            try:
+                page = self._page(pfn)
+                out.append(page[off:off + take])
+            except FaultError as exc:
+                try:
+                    out.append(self._read_phys((pfn << shift) | off, take))
+                except FaultError as exc2:
+                    raise exc2.at_virtual(pos) from exc
+            pos += take
+        return b"".join(out)
+
+    def read_u8(self, address: int, physical: bool = False) -> int:
+        return _U8(self.read(address, 1, physical))[0]
+
+    def read_u16(self, address: int, physical: bool = False) -> int:
+        return _U16(self.read(address, 2, physical))[0]
+
+    def read_u32(self, address: int, physical: bool = False) -> int:
+        return _U32(self.read(address, 4, physical))[0]
+
+    def read_u64(self, address: int, physical: bool = False) -> int:
+        return _U64(self.read(address, 8, physical))[0]
+
+    def read_s64(self, address: int, physical: bool = False) -> int:
+        return _S64(self.read(address, 8, physical))[0]
+
+    def read_cstring(self, address: int, maxlen: int = 4096, physical: bool = False) -> bytes:
+        """Bytes at ``address`` up to (not including) the first NUL, at most ``maxlen``."""
+        out = b""
+        pos = address
+        while len(out) < maxlen:
+            chunk = min(self._psize - (pos & self._mask), maxlen - len(out))
+            data = self.read(pos, chunk, physical)
+            nul = data.find(b"\0")
+            if nul >= 0:
+                return out + data[:nul]
+            out += data
+            pos += chunk
+        return out
+
+    # -- metadata -----------------------------------------------------------------------
+    def physical_ranges(self) -> list[tuple[int, int]]:
+        """``[start, end)`` physical ranges the dump describes (RAM incl. excluded pages)."""
+        return self.layer.ranges()
+
+    def page_state(self, pfn: int) -> str:
+        """"present", "excluded", "missing" or "beyond" (no memory in the dump)."""
+        return self.layer.page_state(pfn)
+
+    def page_counts(self) -> dict[str, int]:
+        """Number of pages present / excluded (/ missing) in the dump."""
+        return self.layer.counts()
+
+    def header_info(self) -> dict[str, object]:
+        """Format header fields, for ``help -D``-style displays."""
+        info: dict[str, object] = {"format": self.format, "flattened": self.flattened,
+                                   "split": self.split, "paths": self.paths}
+        header = getattr(self.layer, "header", None)
+        if header is not None:
+            info.update(header.as_dict())
+        if isinstance(self.layer, ElfDump):
+            info["elf_machine"] = self.layer.machine
+            info["pt_load"] = len(self.layer.loads)
+        return info
+
+    def cpus_from_crash_notes(self, crash_notes: int,
+                              per_cpu_offsets: Sequence[int]) -> list[CpuState]:
+        """Map registers to CPUs exactly, from each CPU's ``crash_notes`` buffer in memory.
+
+        kdump's notes skip offline CPUs (and CPUs that missed the crash NMI), so the
+        n-th note is not always CPU n. The per-CPU ``crash_notes`` buffers (``note_buf_t``
+        at ``crash_notes + __per_cpu_offset[cpu]``) hold the same NT_PRSTATUS note for
+        every CPU that saved its state. Replaces and returns :attr:`cpus`.
+
+        Args:
+            crash_notes: value of the kernel pointer ``crash_notes`` (a per-CPU address).
+            per_cpu_offsets: ``__per_cpu_offset[]`` for every possible CPU.
+        """
+        cpus: list[CpuState] = []
+        for cpu, offset in enumerate(per_cpu_offsets):
+            addr = (crash_notes + offset) % (1 << 64)
+            try:
+                buf = self.read(addr, 12 + 8 + 336 + 12)
+            except FaultError:
+                continue
+            for note in parse_notes(buf):
+                if note.name == "CORE" and note.type == NT_PRSTATUS:
+                    parsed = parse_prstatus(note.desc)
+                    if parsed and any(parsed[1].values()):
+                        cpus.append(CpuState(cpu, parsed[0], parsed[1], "crash_notes"))
+                    break
+        if cpus:
+            self.cpus = cpus
+        return cpus
+
+    def cpu(self, n: int) -> CpuState | None:
+        for c in self.cpus:
+            if c.cpu == n:
+                return c
+        return None
+
+    @property
+    def eraseinfo(self) -> bytes:
+        data = getattr(self.layer, "eraseinfo", b"")
+        if not data:
+            for note in self.notes:
+                if note.name == "ERASEINFO":
+                    return note.desc
+        return data
+
+    def close(self) -> None:
+        self._pcache.clear()
+        self._tcache.clear()
+        self.layer.close()
+
+    def __enter__(self) -> Dump:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        flags = " flattened" if self.flattened else ""
+        flags += " split" if self.split else ""
+        return (f"<Dump {self.format}{flags} {self.compression} "
+                f"{', '.join(Path(p).name for p in self.paths)}>")
+
+
+# Re-exported for callers that want to catch translation faults specifically.
+_ = NotMappedError
