@@ -113,6 +113,8 @@ class CommandContext:
     # Set by the shell: calls back for progress on long walks and raises KeyboardInterrupt
     # promptly when the user pressed Ctrl-C.
     progress_hook: Callable[[str, int, int | None], None] | None = None
+    # The registry the command was found in (``help`` lists it, ``extend`` adds to it).
+    registry: CommandRegistry | None = None
 
     def progress(self, items: Iterable[Any], label: str, total: int | None = None) -> Iterator[Any]:
         """Iterate ``items``, reporting progress of a long walk (shown only on a terminal)."""
@@ -142,6 +144,8 @@ class Command:
     ``name``             the command word typed at the prompt
     ``aliases``          other words for it
     ``summary``          one line for ``help``'s table
+    ``synopsis``         the arguments part of ``help NAME``'s SYNOPSIS, crash style
+                         (``"[-a] [pid | taskp]"``); generated from ``arguments`` when empty
     ``description``      the body of ``help NAME`` (crash's text style: SYNOPSIS is generated)
     ``arguments``        a sequence of :class:`Arg`
     ``needs_debuginfo``  False for commands that work from the dump and vmcoreinfo alone (log,
@@ -152,6 +156,7 @@ class Command:
     name: ClassVar[str] = ""
     aliases: ClassVar[Sequence[str]] = ()
     summary: ClassVar[str] = ""
+    synopsis: ClassVar[str] = ""
     description: ClassVar[str] = ""
     arguments: ClassVar[Sequence[Arg]] = ()
     needs_debuginfo: ClassVar[bool] = True
@@ -225,6 +230,15 @@ class CommandRegistry:
         for word in (cls.name, *cls.aliases):
             self._by_name[word] = cls
             self._origin[word] = origin
+
+    def remove(self, word: str) -> type[Command] | None:
+        """Forget the command ``word`` names, with all its names (``extend -u``)."""
+        cls = self._by_name.get(word)
+        if cls is not None:
+            for name in [w for w, c in self._by_name.items() if c is cls]:
+                del self._by_name[name]
+                self._origin.pop(name, None)
+        return cls
 
     def get(self, word: str) -> type[Command] | None:
         return self._by_name.get(word)

@@ -1,0 +1,360 @@
+"""Finding and checking the vmlinux that goes with a dump.
+
+The files on the command line are told apart by content, as crash does: a vmlinux is an ELF
+executable (``ET_EXEC``) with a ``.text`` section; a compressed one (xz or gzip) is unpacked once
+into the user's cache.  With no vmlinux given, the dump's VMCOREINFO ``BUILD-ID`` and
+``OSRELEASE`` name the candidates in the places distributions install kernel debuginfo.
+
+A vmlinux is accepted only if it is the kernel that wrote the dump: its GNU build-id equals the
+dump's ``BUILD-ID`` (when both are known) and the ``linux_banner`` string stored in the vmlinux
+equals the bytes the dump holds at ``linux_banner`` (read through the core, KASLR applied).
+
+Only the vmlinux is parsed here, with a few ``struct`` reads of its ELF headers: the dump itself is
+read through :mod:`pycrash.core` alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import hashlib
+import lzma
+import os
+import struct
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
+
+from pycrash.errors import SessionError
+
+if TYPE_CHECKING:
+    from pycrash.core import Dump
+
+__all__ = [
+    "VmlinuxIdentity",
+    "check_vmlinux_matches",
+    "debuginfo_candidates",
+    "find_vmlinux",
+    "is_vmlinux",
+    "prepare_vmlinux",
+    "vmlinux_identity",
+]
+
+ELF_MAGIC = b"\x7fELF"
+XZ_MAGIC = b"\xfd7zXZ\x00"
+GZIP_MAGIC = b"\x1f\x8b"
+ET_EXEC = 2
+SHT_SYMTAB = 2
+SHT_NOTE = 7
+NT_GNU_BUILD_ID = 3
+
+# Where distributions put kernel debuginfo (the places crash and drgn look).
+DEBUG_ROOT = "/usr/lib/debug"
+
+
+@dataclasses.dataclass(frozen=True)
+class _Section:
+    name: str
+    type: int
+    addr: int
+    offset: int
+    size: int
+    link: int
+
+
+def _read_head(path: Path, size: int = 64) -> bytes:
+    """The first bytes of ``path``, decompressed when it is an xz or gzip file."""
+    with open(path, "rb") as f:
+        head = f.read(size)
+    try:
+        if head.startswith(XZ_MAGIC):
+            with lzma.open(path, "rb") as f:
+                return f.read(size)
+        if head.startswith(GZIP_MAGIC):
+            with gzip.open(path, "rb") as f:
+                return f.read(size)
+    except (OSError, lzma.LZMAError, EOFError):
+        return b""
+    return head
+
+
+def _is_elf64_exec(head: bytes) -> bool:
+    # e_ident[EI_CLASS] == ELFCLASS64, e_ident[EI_DATA] == ELFDATA2LSB, then e_type.
+    return (
+        len(head) >= 18
+        and head.startswith(ELF_MAGIC)
+        and head[4] == 2
+        and head[5] == 1
+        and struct.unpack_from("<H", head, 16)[0] == ET_EXEC
+    )
+
+
+def is_vmlinux(path: str | os.PathLike[str]) -> bool:
+    """True if ``path`` is a (possibly xz/gzip-compressed) x86-64 kernel image.
+
+    ELF vmcores are ``ET_CORE`` and kdump-compressed dumps are not ELF, so checking ``e_type``
+    and the presence of ``.text`` tells the two apart without reading the dump.
+    """
+    path = Path(path)
+    try:
+        if not _is_elf64_exec(_read_head(path)):
+            return False
+        real = prepare_vmlinux(path)
+        with open(real, "rb") as f:
+            return any(s.name == ".text" for s in _sections(f))
+    except (OSError, struct.error, ValueError, lzma.LZMAError, EOFError):
+        return False
+
+
+def prepare_vmlinux(path: str | os.PathLike[str]) -> Path:
+    """``path`` itself, or for a compressed vmlinux its unpacked copy in the user's cache."""
+    path = Path(path)
+    with open(path, "rb") as f:
+        magic = f.read(6)
+    if not (magic.startswith(XZ_MAGIC) or magic.startswith(GZIP_MAGIC)):
+        return path
+    stat = path.stat()
+    key = hashlib.sha256(f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "pycrash"
+    target = cache / f"vmlinux-{key[:16]}"
+    if target.exists():
+        return target
+    cache.mkdir(parents=True, exist_ok=True)
+    opener = lzma.open if magic.startswith(XZ_MAGIC) else gzip.open
+    tmp = target.with_suffix(f".tmp{os.getpid()}")
+    with opener(path, "rb") as src, open(tmp, "wb") as dst:
+        while chunk := src.read(1 << 20):
+            dst.write(chunk)
+    os.replace(tmp, target)
+    return target
+
+
+def _sections(f: BinaryIO) -> list[_Section]:
+    """Section headers of a little-endian ELF64 file."""
+    f.seek(0)
+    ehdr = f.read(64)
+    (shoff,) = struct.unpack_from("<Q", ehdr, 0x28)
+    shentsize, shnum, shstrndx = struct.unpack_from("<HHH", ehdr, 0x3A)
+    if not shoff or shentsize < 64:
+        return []
+    f.seek(shoff)
+    table = f.read(shentsize * shnum)
+    raw = []
+    for i in range(shnum):
+        name, typ, _flags, addr, offset, size, link = struct.unpack_from(
+            "<IIQQQQI", table, i * shentsize
+        )
+        raw.append((name, typ, addr, offset, size, link))
+    strtab_off, strtab_size = raw[shstrndx][3], raw[shstrndx][4]
+    f.seek(strtab_off)
+    names = f.read(strtab_size)
+    out = []
+    for name, typ, addr, offset, size, link in raw:
+        end = names.find(b"\0", name)
+        out.append(_Section(names[name:end].decode("latin-1"), typ, addr, offset, size, link))
+    return out
+
+
+def _build_id(f: BinaryIO, sections: list[_Section]) -> str | None:
+    for sec in sections:
+        if sec.type != SHT_NOTE:
+            continue
+        f.seek(sec.offset)
+        data = f.read(sec.size)
+        pos = 0
+        while pos + 12 <= len(data):
+            namesz, descsz, ntype = struct.unpack_from("<III", data, pos)
+            name_start = pos + 12
+            desc_start = name_start + ((namesz + 3) & ~3)
+            name = data[name_start : name_start + namesz].rstrip(b"\0")
+            if ntype == NT_GNU_BUILD_ID and name == b"GNU":
+                return data[desc_start : desc_start + descsz].hex()
+            pos = desc_start + ((descsz + 3) & ~3)
+    return None
+
+
+def _symbol_value(f: BinaryIO, sections: list[_Section], wanted: str) -> int | None:
+    symtab = next((s for s in sections if s.type == SHT_SYMTAB), None)
+    if symtab is None:
+        return None
+    strtab = sections[symtab.link]
+    f.seek(strtab.offset)
+    strings = f.read(strtab.size)
+    needle = b"\0" + wanted.encode() + b"\0"
+    name_offsets = set()
+    start = 0
+    while (hit := strings.find(needle, start)) >= 0:
+        name_offsets.add(hit + 1)
+        start = hit + 1
+    if not name_offsets:
+        return None
+    f.seek(symtab.offset)
+    table = f.read(symtab.size)
+    for st_name, _info, _other, _shndx, value, _size in struct.iter_unpack("<IBBHQQ", table):
+        if st_name in name_offsets and value:
+            return value
+    return None
+
+
+def _read_cstring_at(f: BinaryIO, sections: list[_Section], addr: int, limit: int = 512) -> bytes:
+    for sec in sections:
+        if sec.addr and sec.addr <= addr < sec.addr + sec.size and sec.type != 8:  # not NOBITS
+            f.seek(sec.offset + addr - sec.addr)
+            data = f.read(min(limit, sec.addr + sec.size - addr))
+            return data.split(b"\0", 1)[0]
+    return b""
+
+
+@dataclasses.dataclass(frozen=True)
+class VmlinuxIdentity:
+    """What identifies a kernel build: its GNU build-id and its ``linux_banner`` text."""
+
+    path: Path
+    build_id: str | None
+    banner_address: int | None  # link-time address of linux_banner (before KASLR)
+    banner: bytes
+
+    @property
+    def release(self) -> str | None:
+        """The release from the banner: ``Linux version 6.1.0 (...)`` -> ``6.1.0``."""
+        words = self.banner.split()
+        return words[2].decode("utf-8", "replace") if len(words) >= 3 else None
+
+
+def vmlinux_identity(path: str | os.PathLike[str]) -> VmlinuxIdentity:
+    """Build-id and banner of a vmlinux (``path`` must already be uncompressed)."""
+    path = Path(path)
+    with open(path, "rb") as f:
+        sections = _sections(f)
+        build_id = _build_id(f, sections)
+        banner_address = _symbol_value(f, sections, "linux_banner")
+        banner = _read_cstring_at(f, sections, banner_address) if banner_address else b""
+    return VmlinuxIdentity(path, build_id, banner_address, banner)
+
+
+def _describe_dump(dump: Dump, banner: bytes | None) -> str:
+    info = dump.vmcoreinfo
+    parts = []
+    if info.build_id:
+        parts.append(f"build-id {info.build_id}")
+    if banner:
+        parts.append(repr(banner.decode("utf-8", "replace").strip()))
+    elif info.osrelease:
+        parts.append(f"release {info.osrelease}")
+    return ", ".join(parts) or "unknown kernel"
+
+
+def _describe_vmlinux(ident: VmlinuxIdentity) -> str:
+    parts = []
+    if ident.build_id:
+        parts.append(f"build-id {ident.build_id}")
+    if ident.banner:
+        parts.append(repr(ident.banner.decode("utf-8", "replace").strip()))
+    return ", ".join(parts) or "no build-id or banner"
+
+
+def _dump_banner(dump: Dump, ident: VmlinuxIdentity) -> bytes | None:
+    """The bytes the dump holds at linux_banner, or None if they cannot be read."""
+    if ident.banner_address is None:
+        return None
+    address = ident.banner_address + (dump.kaslr_offset or 0)
+    try:
+        return dump.read(address, max(len(ident.banner), 1)).split(b"\0", 1)[0]
+    except Exception:  # noqa: BLE001 - a fault just means "cannot compare"
+        return None
+
+
+def mismatch_reason(dump: Dump, vmlinux: str | os.PathLike[str]) -> str | None:
+    """None if ``vmlinux`` is the dump's kernel, else one line naming both identities."""
+    ident = vmlinux_identity(vmlinux)
+    dump_build_id = dump.vmcoreinfo.build_id
+    banner = _dump_banner(dump, ident)
+    differs = False
+    if dump_build_id and ident.build_id and dump_build_id.lower() != ident.build_id.lower():
+        differs = True
+    if banner is not None and ident.banner and banner != ident.banner:
+        differs = True
+    if not ident.banner and not ident.build_id:
+        return f"{vmlinux}: not a kernel image (no build-id, no linux_banner)"
+    if not differs:
+        return None
+    return (
+        f"{vmlinux} does not match the dump: vmlinux has {_describe_vmlinux(ident)}; "
+        f"dump has {_describe_dump(dump, banner)}"
+    )
+
+
+def check_vmlinux_matches(dump: Dump, vmlinux: str | os.PathLike[str]) -> None:
+    """Raise :class:`SessionError` (one line) unless ``vmlinux`` is the dump's kernel."""
+    reason = mismatch_reason(dump, vmlinux)
+    if reason is not None:
+        raise SessionError(f"{reason} (use --force to use it anyway)")
+
+
+def debuginfo_candidates(build_id: str | None, release: str | None) -> Iterator[tuple[Path, str]]:
+    """Paths where a vmlinux for this build could be, with how each was derived.
+
+    ``PYCRASH_DEBUG_PATH`` (os.pathsep-separated directories) is searched first, laid out like
+    ``/usr/lib/debug``; then the standard places.
+    """
+    roots = [Path(p) for p in os.environ.get("PYCRASH_DEBUG_PATH", "").split(os.pathsep) if p]
+    roots.append(Path(DEBUG_ROOT))
+    for root in roots:
+        if build_id:
+            yield root / ".build-id" / build_id[:2] / f"{build_id[2:]}.debug", "build-id"
+        if release:
+            yield root / "boot" / f"vmlinux-{release}", "release"
+            yield root / "lib" / "modules" / release / "vmlinux", "release"
+    if release:
+        yield Path("/boot") / f"vmlinux-{release}", "release"
+        yield Path("/lib/modules") / release / "build" / "vmlinux", "release"
+
+
+def find_vmlinux(dump: Dump) -> tuple[Path, str]:
+    """The first matching vmlinux for ``dump`` and how it was found; SessionError if none."""
+    info = dump.vmcoreinfo
+    tried = []
+    for path, how in debuginfo_candidates(info.build_id, info.osrelease):
+        if not path.is_file():
+            continue
+        try:
+            real = prepare_vmlinux(path)
+            if mismatch_reason(dump, real) is None:
+                return real, f"{path} (by {how})"
+        except (OSError, struct.error, ValueError, lzma.LZMAError, EOFError):
+            pass
+        tried.append(str(path))
+    ident = " ".join(
+        x for x in (f"build-id {info.build_id}" if info.build_id else "",
+                    f"release {info.osrelease}" if info.osrelease else "") if x
+    )
+    rejected = f" (rejected, not matching: {', '.join(tried)})" if tried else ""
+    raise SessionError(f"no vmlinux found for {ident or 'this dump'}{rejected}")
+
+
+def elf_symbols(path: str | os.PathLike[str]) -> dict[str, int]:
+    """``{name: link-time address}`` of the vmlinux's ELF symbol table (no DWARF involved).
+
+    Only symbols with a non-zero value are kept; for a name defined twice (static symbols in
+    different files) the first one wins, as in ``/proc/kallsyms`` order.
+    """
+    with open(path, "rb") as f:
+        sections = _sections(f)
+        symtab = next((s for s in sections if s.type == SHT_SYMTAB), None)
+        if symtab is None:
+            return {}
+        strtab = sections[symtab.link]
+        f.seek(strtab.offset)
+        strings = f.read(strtab.size)
+        f.seek(symtab.offset)
+        table = f.read(symtab.size)
+    symbols: dict[str, int] = {}
+    for st_name, info, _other, shndx, value, _size in struct.iter_unpack("<IBBHQQ", table):
+        # STT_FILE (4) and STT_SECTION (3) entries name files and sections, not symbols;
+        # SHN_ABS (0xfff1) values are constants, not addresses.
+        if not value or not st_name or (info & 0xF) in (3, 4) or shndx == 0xFFF1:
+            continue
+        end = strings.find(b"\0", st_name)
+        name = strings[st_name:end].decode("latin-1")
+        symbols.setdefault(name, value)
+    return symbols
