@@ -300,10 +300,12 @@ class Dump:
                 # requested bytes alone, which faults with their exact address if absent.
                 try:
                     out.append(layer.read(pos, take))
-                except (ExcludedPageError, MissingPageError):
+                except (ExcludedPageError, MissingPageError) as exc:
                     if not self.zero_excluded:
-                        raise
+                        raise exc.moved(max(exc.address, pos)) from None
                     out.append(bytes(take))
+                except FaultError as exc:
+                    raise exc.moved(max(exc.address, pos)) from None
             pos += take
         return b"".join(out)
 

@@ -58,6 +58,16 @@ class FaultError(PycrashError):
         space = "physical" if physical else "kernel virtual"
         super().__init__(f"{reason}: {space} address {address:#x}")
 
+    def moved(self, address: int) -> FaultError:
+        """Return a copy of this fault for another address in the same page (faults
+        found per page report the first byte the caller actually asked for)."""
+        if address == self.address:
+            return self
+        err = FaultError.__new__(type(self))
+        err.__dict__.update(self.__dict__)
+        FaultError.__init__(err, address, self.reason, physical=self.physical)
+        return err
+
     def at_virtual(self, vaddr: int) -> FaultError:
         """Return a copy of a physical fault re-addressed to the virtual address that was
         being read (the physical address is kept in the reason)."""

@@ -153,7 +153,7 @@ class Machine:
         self.map(self.page_offset_base, 0, 1 << 30)
         # vmalloc: a 4 KiB page, and a 2 MiB page.
         self.vmalloc_page = self.vmalloc_base + 0x3000
-        self.vmalloc_pa = 0x5F3000
+        self.vmalloc_pa = 0x5F4000
         self.map(self.vmalloc_page, self.vmalloc_pa)
         self.vmalloc_huge = self.vmalloc_base + (8 << 20)
         self.map(self.vmalloc_huge, 0x600000, 2 << 20)
@@ -161,7 +161,7 @@ class Machine:
         self.vmalloc_unmapped = self.vmalloc_base + 0x5000
         # mem_section (SPARSEMEM_EXTREME): pointer → root array → mem_section[0].
         sym["mem_section"] = self.text_va + 0x2000
-        roots_pa, sect_pa = 0x1F0000, 0x1F1000
+        roots_pa, sect_pa = 0x1000, 0x2000
         self.w64(self.text_pa_of(sym["mem_section"]), self.page_offset_base + roots_pa)
         self.w64(roots_pa, self.page_offset_base + sect_pa)
         self.w64(sect_pa, self.vmemmap_base | 0x7)  # section_mem_map + flag bits
@@ -318,7 +318,8 @@ def write_kdump(path: Path, *, max_mapnr: int, is_ram: Callable[[int], bool],
     for pfn in range(max_mapnr):
         if is_ram(pfn):
             bm1[pfn >> 3] |= 1 << (pfn & 7)
-            if not excluded(pfn) and (dump_level & 1 == 0 or page(pfn) is not None):
+            # Zero pages stay dumpable: they share one stored zero page (pd_zero).
+            if not excluded(pfn):
                 bm2[pfn >> 3] |= 1 << (pfn & 7)
     dumpable = [pfn for pfn in range(start, end) if bm2[pfn >> 3] >> (pfn & 7) & 1]
     data_off = (1 + sub_hdr_size + bitmap_blocks) * bs
@@ -405,3 +406,44 @@ def flatten(src: bytes, path: Path, *, chunk: int = 10000, seed: int = 0,
     out += struct.pack(">qq", -1, -1)
     path.write_bytes(bytes(out))
     return path
+
+
+# -- cached fixture sets -------------------------------------------------------------------
+_SETS: dict[tuple[object, ...], dict[str, object]] = {}
+
+
+def excluded_user(pfn: int) -> bool:
+    """The synthetic 'user/cache/free' pages a -d 31 dump leaves out."""
+    return pfn % 11 == 5 and pfn > 0x240  # page tables live at 0x200000+
+
+
+def build_set(tmp: Path, levels: int = 4) -> dict[str, object]:
+    """Every format of one synthetic machine, written once per test session."""
+    key = (str(tmp), levels)
+    if key in _SETS:
+        return _SETS[key]
+    tmp.mkdir(parents=True, exist_ok=True)
+    m = Machine(levels=levels)
+    files: dict[str, list[Path]] = {}
+    files["elf"] = [write_elf(tmp / "vmcore.elf", m)]
+    # makedumpfile -E style: the excluded pages are the tail of each segment.
+    files["elf-filtered"] = [write_elf(tmp / "vmcore.elf-d", m, segments=[
+        (0, m.hole[0], m.hole[0]),
+        (0x100000, 0x100000, 0x80000),  # [0x180000, 0x200000) excluded tail
+        (0x200000, m.mem_size - 0x200000, m.mem_size - 0x200000),
+    ])]
+    for name, flag in (("zlib", 1), ("lzo", 2), ("snappy", 4), ("zstd", 0x20), ("none", 0)):
+        files[f"kdump-{name}"] = [machine_kdump(tmp / f"vmcore.{name}", m, flag=flag,
+                                                excluded=excluded_user)]
+    raw = files["kdump-zlib"][0].read_bytes()
+    files["flat-kdump"] = [flatten(raw, tmp / "vmcore.flat")]
+    files["flat-elf"] = [flatten(files["elf"][0].read_bytes(), tmp / "vmcore.elf.flat",
+                                 chunk=65536)]
+    n = m.mem_size // PAGE
+    files["split"] = [machine_kdump(tmp / f"vmcore.split{i}", m, flag=1, excluded=excluded_user,
+                                    split=(lo, hi))
+                      for i, (lo, hi) in enumerate(((n // 3, 2 * n // 3), (0, n // 3),
+                                                    (2 * n // 3, n)))]
+    result = {"machine": m, "files": files}
+    _SETS[key] = result
+    return result
