@@ -222,19 +222,27 @@ class Dump:
             return None
 
     def _vmemmap_from_mem_section(self, vmci: VmcoreInfo) -> int | None:
-        # SPARSEMEM_VMEMMAP: mem_section[0].section_mem_map encodes
-        # (mem_map - section_start_pfn), i.e. vmemmap itself for section 0, with flag bits
-        # in the low bits (include/linux/mmzone.h SECTION_MAP_MASK).
-        sym = vmci.symbol("mem_section")
+        # SPARSEMEM_VMEMMAP: a present section's section_mem_map encodes
+        # (mem_map - section_start_pfn), i.e. vmemmap itself, with flag bits in the low
+        # bits (include/linux/mmzone.h SECTION_MAP_MASK). VMCOREINFO_SYMBOL_ARRAY gives the
+        # *value* of mem_section: with SPARSEMEM_EXTREME the array of root pointers.
+        roots = vmci.symbol("mem_section")
         off = vmci.offset("mem_section.section_mem_map") or 0
-        if sym is None:
+        size = vmci.size("mem_section") or 16
+        if roots is None:
             return None
+        value = 0
         try:
-            root = self.read_u64(sym)  # SPARSEMEM_EXTREME: struct mem_section **
-            first = self.read_u64(root) if root else 0
-            if not first:
-                return None
-            value = self.read_u64(first + off)
+            for r in range(min(vmci.length("mem_section") or 1, 64)):
+                chunk = self.read_u64(roots + 8 * r)
+                if not chunk:
+                    continue
+                for i in range(min(self._psize // size, 64)):
+                    value = self.read_u64(chunk + i * size + off)
+                    if value:
+                        break
+                if value:
+                    break
         except FaultError:
             return None
         value &= ~((1 << 30) - 1)  # vmemmap_base is PUD aligned

@@ -159,10 +159,10 @@ class Machine:
         self.map(self.vmalloc_huge, 0x600000, 2 << 20)
         # an unmapped address next to a mapped one (PTE not present)
         self.vmalloc_unmapped = self.vmalloc_base + 0x5000
-        # mem_section (SPARSEMEM_EXTREME): pointer → root array → mem_section[0].
-        sym["mem_section"] = self.text_va + 0x2000
+        # mem_section (SPARSEMEM_EXTREME): VMCOREINFO's SYMBOL(mem_section) is the value of
+        # the pointer, i.e. the root array; its first root points at mem_section[0].
         roots_pa, sect_pa = 0x1000, 0x2000
-        self.w64(self.text_pa_of(sym["mem_section"]), self.page_offset_base + roots_pa)
+        sym["mem_section"] = self.page_offset_base + roots_pa
         self.w64(roots_pa, self.page_offset_base + sect_pa)
         self.w64(sect_pa, self.vmemmap_base | 0x7)  # section_mem_map + flag bits
         self.map(self.vmemmap_base, 0x7F0000)

@@ -1,0 +1,187 @@
+"""Benchmark pycrash's memory-access core against drgn 0.3.0 reading the same dumps.
+
+For every sample dump (``sample-dumps/<scenario>``) this prints:
+
+* sequential physical reads: every run of present pages read in chunks of up to
+  ``--chunk`` bytes (≥ 4 KiB), MB/s, pycrash vs drgn (``prog.read(addr, n, True)``);
+* random 8-byte kernel-virtual reads per second over a working set of direct-map and
+  kernel-text addresses small enough to stay cached (after one warm-up pass), pycrash
+  vs drgn on the same addresses; plus pycrash's uncached rate on a fresh Dump.
+
+Not a test: run ``python bench/core_reads.py [--scenario S] [--dump NAME]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from pycrash import testing  # noqa: E402
+from pycrash.core import open_dump  # noqa: E402
+
+PAGE = 4096
+
+
+def present_runs(dump, max_bytes: int) -> list[tuple[int, int]]:
+    """Runs [start, end) of present pages, up to ``max_bytes`` in total."""
+    runs: list[tuple[int, int]] = []
+    total = 0
+    for start, end in dump.physical_ranges():
+        lo = None
+        for pfn in range(-(-start // PAGE), end // PAGE + 1):
+            if pfn < end // PAGE and dump.page_state(pfn) == "present":
+                if lo is None:
+                    lo = pfn
+                continue
+            if lo is not None:
+                runs.append((lo * PAGE, pfn * PAGE))
+                total += (pfn - lo) * PAGE
+                lo = None
+                if total >= max_bytes:
+                    return runs
+    return runs
+
+
+def chunks(runs: list[tuple[int, int]], chunk: int) -> list[tuple[int, int]]:
+    out = []
+    for start, end in runs:
+        pos = start
+        while pos < end:
+            n = min(chunk, end - pos)
+            out.append((pos, n))
+            pos += n
+    return out
+
+
+def time_reads(fn, work, *, physical: bool, repeat: int = 1) -> tuple[float, int]:
+    best = float("inf")
+    nbytes = 0
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        nbytes = 0
+        for addr, n in work:
+            nbytes += len(fn(addr, n, physical))
+        best = min(best, time.perf_counter() - t0)
+    return best, nbytes
+
+
+def drgn_program(paths: list[Path]):
+    if len(paths) != 1:
+        return None, "split set: drgn opens one file"
+    try:
+        import drgn
+    except ImportError:
+        return None, "drgn not installed"
+    prog = drgn.Program()
+    try:
+        prog.set_core_dump(str(paths[0]))
+    except Exception as exc:  # noqa: BLE001 - report and go on
+        return None, f"drgn cannot open: {exc}"
+    return prog, ""
+
+
+def virtual_addresses(dump, n: int, working_pages: int, seed: int) -> list[int]:
+    rng = random.Random(seed)
+    pob = dump.layout.page_offset_base
+    present = []
+    for start, end in dump.physical_ranges():
+        for pfn in range(start // PAGE, end // PAGE):
+            if dump.page_state(pfn) == "present":
+                present.append(pfn)
+    rng.shuffle(present)
+    pages = [pob + pfn * PAGE for pfn in present[:working_pages]]
+    sym = dump.vmcoreinfo.symbol("_stext")
+    if sym:
+        pages += [sym + i * PAGE for i in range(min(256, working_pages // 8))]
+    return [rng.choice(pages) + rng.randrange(0, PAGE // 8) * 8 for _ in range(n)]
+
+
+def bench_dump(scenario: str, name: str, args) -> dict[str, object]:
+    paths = testing.dump_paths(scenario, name)
+    row: dict[str, object] = {"dump": f"{scenario}/{name}"}
+    dump = open_dump(paths)
+    runs = present_runs(dump, args.max_mb << 20)
+    work = chunks(runs, args.chunk)
+    dump.close()
+
+    dump = open_dump(paths)  # fresh caches
+    t, nbytes = time_reads(dump.read, work, physical=True)
+    row["py_seq_MBps"] = nbytes / t / 1e6
+    addrs = virtual_addresses(dump, args.reads, args.working_pages, args.seed)
+    fresh = open_dump(paths)
+    t0 = time.perf_counter()
+    for a in addrs[: args.reads // 4]:
+        fresh.read(a, 8)
+    row["py_rand_uncached_per_s"] = (args.reads // 4) / (time.perf_counter() - t0)
+    fresh.close()
+    read = dump.read
+    for a in addrs:  # warm the caches
+        read(a, 8)
+    t0 = time.perf_counter()
+    for a in addrs:
+        read(a, 8)
+    row["py_rand_per_s"] = len(addrs) / (time.perf_counter() - t0)
+    dump.close()
+
+    prog, why = drgn_program(paths)
+    if prog is None:
+        row["note"] = why
+        return row
+    t, nbytes2 = time_reads(prog.read, work, physical=True)
+    row["drgn_seq_MBps"] = nbytes2 / t / 1e6
+    dread = prog.read
+    for a in addrs:
+        dread(a, 8)
+    t0 = time.perf_counter()
+    for a in addrs:
+        dread(a, 8)
+    row["drgn_rand_per_s"] = len(addrs) / (time.perf_counter() - t0)
+    row["seq_ratio"] = row["py_seq_MBps"] / row["drgn_seq_MBps"]
+    row["rand_ratio"] = row["py_rand_per_s"] / row["drgn_rand_per_s"]
+    # Same bytes? (a benchmark that reads wrong data would be meaningless)
+    for addr, n in work[:: max(1, len(work) // 50)]:
+        with open_dump(paths) as d:
+            assert d.read(addr, n, physical=True) == prog.read(addr, n, True), hex(addr)
+    return row
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--scenario", action="append")
+    p.add_argument("--dump", action="append")
+    p.add_argument("--chunk", type=int, default=1 << 20, help="sequential read size")
+    p.add_argument("--max-mb", type=int, default=512, help="cap on sequential bytes")
+    p.add_argument("--reads", type=int, default=200_000)
+    p.add_argument("--working-pages", type=int, default=2048)
+    p.add_argument("--seed", type=int, default=1)
+    args = p.parse_args()
+    rows = []
+    for scenario in args.scenario or testing.scenarios():
+        for name in testing.dump_names(scenario):
+            if args.dump and name not in args.dump:
+                continue
+            row = bench_dump(scenario, name, args)
+            rows.append(row)
+            print(format_row(row), flush=True)
+    return 0
+
+
+def format_row(row: dict[str, object]) -> str:
+    def f(key: str, fmt: str) -> str:
+        v = row.get(key)
+        return format(v, fmt) if isinstance(v, float) else "-"
+
+    return (f"{row['dump']:<22} seq MB/s pycrash {f('py_seq_MBps', '8.1f')} drgn "
+            f"{f('drgn_seq_MBps', '8.1f')} ratio {f('seq_ratio', '5.2f')} | "
+            f"rand 8B/s pycrash {f('py_rand_per_s', '9.0f')} (uncached "
+            f"{f('py_rand_uncached_per_s', '8.0f')}) drgn {f('drgn_rand_per_s', '9.0f')} "
+            f"ratio {f('rand_ratio', '5.2f')} {row.get('note', '')}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
