@@ -1,0 +1,192 @@
+#!/usr/bin/env python3
+"""Record crash 8.0.6's output for sample-dumps/crash-commands.txt on every dump.
+
+usage: record.py <scenario> [dumpname ...]
+
+For each dump of the scenario's manifest, a staging directory is prepared in
+$PYCRASH_GEN_WORKDIR/stage/<scenario>/<dump>/ holding `vmlinux`, `pycrash_test.ko` and the
+dump file(s) under their committed names (xz'd ones decompressed), and crash runs there as
+`crash -s vmlinux <dumpfile(s)>` so that no host path shows up in the output. Every command
+line runs in its own crash process (2 in parallel), fed on stdin:
+    <command line>
+    exit
+For "mod" lines the session first runs `mod -s pycrash_test pycrash_test.ko > /dev/null`.
+stdout and stderr are merged into one file, stored verbatim:
+    sample-dumps/<scenario>/crash/<dump>/NNN.out   + index.json
+Placeholders ({linux_banner}, {panic_task}, ...) are computed here (ground truth from the
+manifest plus a probe `ps`/`bt` run) and stored in manifest["placeholders"].
+"""
+import concurrent.futures
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent.parent
+WORKDIR = Path(os.environ.get("PYCRASH_GEN_WORKDIR", "/work/kbuild"))
+CRASH = str(WORKDIR / "trixie" / "crash")
+JOBS = int(os.environ.get("PYCRASH_CRASH_JOBS", "2"))
+TIMEOUT = 300
+MODLOAD = "mod -s pycrash_test pycrash_test.ko"
+START_KERNEL_MAP = 0xffffffff80000000
+THREAD_SIZE = 0x4000
+
+
+def crash_env(stage):
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(stage), "TERM": "dumb", "LANG": "C", "LC_ALL": "C"}
+    return env
+
+
+def run_crash(stage, dumpfiles, lines):
+    script = "".join(l + "\n" for l in lines) + "exit\n"
+    t0 = time.time()
+    try:
+        p = subprocess.run([CRASH, "-s", "vmlinux", *dumpfiles], input=script.encode(),
+                           cwd=stage, env=crash_env(stage), stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=TIMEOUT)
+        return p.returncode, p.stdout, time.time() - t0
+    except subprocess.TimeoutExpired as e:
+        return "timeout", e.stdout or b"", time.time() - t0
+
+
+def stage_dump(scenario, man, entry):
+    stage = WORKDIR / "stage" / scenario / entry["name"]
+    if stage.exists():
+        shutil.rmtree(stage)
+    stage.mkdir(parents=True)
+    os.symlink(WORKDIR / "vmlinux", stage / "vmlinux")
+    shutil.copyfile(HERE / "build" / "pycrash_test.ko", stage / "pycrash_test.ko")
+    files = []
+    for f in entry["files"]:
+        name = f["file"][:-3] if f["xz"] else f["file"]
+        src = WORKDIR / "runs" / scenario / "dumps" / name
+        if not src.exists() or src.stat().st_size != f["size"]:
+            subprocess.run(f"xz -dc '{HERE / scenario / f['file']}' > '{stage / name}'",
+                           shell=True, check=True)
+        else:
+            os.symlink(src, stage / name)
+        files.append(name)
+    return stage, files
+
+
+def load_commands():
+    out = []
+    for line in (HERE / "crash-commands.txt").read_text().splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        kind, _, cmd = line.partition(" ")
+        out.append((kind, cmd.strip()))
+    return out
+
+
+def placeholders(scenario, man, stage, files):
+    gt = man["ground_truth"]
+    ks, mks = gt["kallsyms"], gt["module_kallsyms"]
+    roles = gt["roles"]
+    ph = {}
+    ph["linux_banner"] = "0x%x" % int(ks["linux_banner"]["address"], 16)
+    ph["init_task"] = "0x%x" % int(ks["init_task"]["address"], 16)
+    sched = int(ks["schedule"]["address"], 16)
+    ph["schedule_addr"] = "0x%x" % sched
+    ph["schedule_plus"] = "0x%x" % (sched + 0x10)
+    ph["module_data"] = "0x%x" % int(mks["pycrash_test_value"]["address"], 16)
+    ph["pycrash_test_value_hex"] = gt["module_globals"]["pycrash_test_value"]
+    phys_base = int(man["phys_base"], 16)
+    ph["linux_banner_phys"] = "0x%x" % ((int(ph["linux_banner"], 16) - START_KERNEL_MAP + phys_base)
+                                        & 0xffffffffffffffff)
+    ph["sleeper_pid"] = str(gt["sleeper_pid"])
+    ph["dstate_pid"] = str(gt["dstate_pid"])
+    for role in ("sleep", "fifo_cat"):
+        if role in roles:
+            ph[f"{role}_pid"] = str(roles[role])
+    if "sleep" in roles and str(roles["sleep"]) in gt["maps"]:
+        first = gt["maps"][str(roles["sleep"])][0]
+        ph["user_addr"] = "0x%x" % int(first.split("-")[0], 16)
+    # probe: task addresses and the panic task from crash itself
+    rc, out, _ = run_crash(stage, files, ["ps", "bt"])
+    text = out.decode(errors="replace")
+    tasks = {}
+    for m in re.finditer(r"^[> ]\s*(\d+)\s+\d+\s+\d+\s+([0-9a-f]{16})\s", text, re.M):
+        tasks.setdefault(int(m.group(1)), m.group(2))
+    m = re.search(r"^PID: (\d+)\s+TASK: ([0-9a-f]+)\s+CPU: (\d+)", text, re.M)
+    bt_pid = int(m.group(1))
+    panic_pid = man["panic"]["pid"] if man.get("panic") else bt_pid
+    ph["panic_pid"] = str(panic_pid)
+    ph["panic_task"] = "0x" + tasks[panic_pid]
+    ph["sleeper_task"] = "0x" + tasks[gt["sleeper_pid"]]
+    rc, out, _ = run_crash(stage, files, [f"struct task_struct.stack {ph['panic_task']}"])
+    m = re.search(r"stack = (0x[0-9a-f]+)", out.decode(errors="replace"))
+    ph["panic_stack_top"] = "0x%x" % (int(m.group(1), 16) + THREAD_SIZE - 0x100)
+    return ph
+
+
+def version():
+    p = subprocess.run([CRASH, "--version"], capture_output=True, text=True)
+    return p.stdout.split()[1]
+
+
+def record(scenario, man, entry):
+    stage, files = stage_dump(scenario, man, entry)
+    ph = man["placeholders"]
+    outdir = HERE / scenario / "crash" / entry["name"]
+    if outdir.exists():
+        shutil.rmtree(outdir)
+    outdir.mkdir(parents=True)
+    jobs = []
+    skipped = []
+    for kind, cmd in load_commands():
+        if kind != "all" and not entry["primary"]:
+            continue
+        try:
+            filled = cmd.format_map(ph)
+        except KeyError as e:
+            skipped.append({"command": cmd, "reason": f"no value for {e}"})
+            continue
+        pre = [f"{MODLOAD} > /dev/null"] if kind == "mod" else []
+        key = (tuple(pre), filled)
+        if key in [(tuple(j[1]), j[2]) for j in jobs]:
+            continue
+        jobs.append((kind, pre, filled))
+    results = [None] * len(jobs)
+    with concurrent.futures.ThreadPoolExecutor(JOBS) as ex:
+        futs = {ex.submit(run_crash, stage, files, pre + [cmd]): i
+                for i, (kind, pre, cmd) in enumerate(jobs)}
+        for fut in concurrent.futures.as_completed(futs):
+            results[futs[fut]] = fut.result()
+    index = {"crash_version": version(), "scenario": scenario, "dump": entry["name"],
+             "crash_argv": ["crash", "-s", "vmlinux", *files],
+             "working_directory_files": ["vmlinux", "pycrash_test.ko", *files],
+             "commands": [], "skipped": skipped}
+    for i, ((kind, pre, cmd), (rc, out, secs)) in enumerate(zip(jobs, results)):
+        fn = f"{i:03d}.out"
+        (outdir / fn).write_bytes(out)
+        index["commands"].append({"command": cmd, "file": fn, "set": kind, "session_prefix": pre,
+                                  "exit_status": rc, "seconds": round(secs, 2),
+                                  "bytes": len(out)})
+    (outdir / "index.json").write_text(json.dumps(index, indent=1) + "\n")
+    bad = [c["command"] for c in index["commands"] if c["exit_status"] != 0]
+    print(f"{scenario}/{entry['name']}: {len(jobs)} commands, nonzero exit: {bad}", flush=True)
+
+
+def main():
+    scenario = sys.argv[1]
+    only = set(sys.argv[2:])
+    mpath = HERE / scenario / "manifest.json"
+    man = json.loads(mpath.read_text())
+    primary = next(d for d in man["dumps"] if d["primary"])
+    if "placeholders" not in man:
+        stage, files = stage_dump(scenario, man, primary)
+        man["placeholders"] = placeholders(scenario, man, stage, files)
+        mpath.write_text(json.dumps(man, indent=1) + "\n")
+    for entry in man["dumps"]:
+        if only and entry["name"] not in only:
+            continue
+        record(scenario, man, entry)
+
+
+if __name__ == "__main__":
+    main()
