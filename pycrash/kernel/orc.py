@@ -1,0 +1,155 @@
+"""x86-64 ORC unwind tables (CONFIG_UNWINDER_ORC, 4.14+), read from the dump's memory.
+
+vmlinux keeps two parallel arrays sorted by address: ``__start_orc_unwind_ip`` (s32 each,
+self-relative: entry i covers IPs from ``&ip[i] + ip[i]``) and ``__start_orc_unwind``
+(6-byte ``struct orc_entry``).  Each module has its own pair in ``module.arch``
+(``orc_unwind_ip``, ``orc_unwind``, ``num_orcs``).  crash's x86_64_get_framesize() asks
+for the entry covering a return address; this module answers the same question.
+
+``struct orc_entry`` (arch/x86/include/asm/orc_types.h): ``s16 sp_offset; s16 bp_offset;``
+then a 16-bit bitfield word.  4.14-6.2: sp_reg:4 bp_reg:4 type:2 end:1 (types CALL 0,
+REGS 1, REGS_PARTIAL 2).  6.3: a signal bit before end.  6.4+: type:3 (UNDEFINED 0,
+END_OF_STACK 1, CALL 2, REGS 3, REGS_PARTIAL 4) then signal.  Register numbers are the
+same in all of these: UNDEFINED 0, PREV_SP 1, DX 2, DI 3, BP 4, SP 5, R10 6, R13 7,
+BP_INDIRECT 8, SP_INDIRECT 9.
+"""
+
+from __future__ import annotations
+
+import bisect
+import dataclasses
+import struct
+
+import drgn
+
+__all__ = ["OrcEntry", "OrcTables", "ORC_REG_BP", "ORC_REG_PREV_SP", "ORC_REG_SP",
+           "ORC_REG_UNDEFINED"]
+
+ORC_REG_UNDEFINED = 0
+ORC_REG_PREV_SP = 1
+ORC_REG_BP = 4
+ORC_REG_SP = 5
+
+_CACHE_KEY = "pycrash.kernel.orc"
+
+
+@dataclasses.dataclass(frozen=True)
+class OrcEntry:
+    """One decoded orc_entry; ``is_call`` is the CALL type of whichever layout."""
+
+    sp_offset: int
+    bp_offset: int
+    sp_reg: int
+    bp_reg: int
+    type: int
+    is_call: bool
+
+
+class _Table:
+    def __init__(self, ips: list[int], raw_entries: bytes) -> None:
+        order = sorted(range(len(ips)), key=ips.__getitem__)
+        if order != list(range(len(ips))):  # the kernel sorts them at build time
+            ips = [ips[i] for i in order]
+            raw_entries = b"".join(raw_entries[6 * i:6 * i + 6] for i in order)
+        self.ips = ips
+        self.raw = raw_entries
+
+    def lookup(self, ip: int) -> tuple[int, int, int] | None:
+        index = bisect.bisect_right(self.ips, ip) - 1
+        if index < 0:
+            index = 0  # crash's __orc_find() falls back on the first entry
+        if index >= len(self.ips):
+            return None
+        return struct.unpack_from("<hhH", self.raw, 6 * index)
+
+
+class OrcTables:
+    """The kernel's and the modules' ORC tables, decoded on demand."""
+
+    def __init__(self, prog: drgn.Program) -> None:
+        self.prog = prog
+        self._kernel: _Table | None = None
+        self._modules: dict[int, _Table | None] = {}
+        self.version = self._layout_version()
+        try:
+            self.text_start = prog.symbol("_stext").address
+            self.text_end = prog.symbol("_etext").address
+        except LookupError:
+            self.text_start = self.text_end = 0
+
+    @classmethod
+    def of(cls, prog: drgn.Program) -> OrcTables:
+        tables = prog.cache.get(_CACHE_KEY)
+        if tables is None:
+            tables = cls(prog)
+            prog.cache[_CACHE_KEY] = tables
+        return tables
+
+    def _layout_version(self) -> int:
+        """1 (4.14-6.2: type:2 end:1), 2 (6.3: signal before end) or 3 (6.4+: type:3)."""
+        try:
+            entry_type = self.prog.type("struct orc_entry")
+        except LookupError:
+            return 1
+        if entry_type.has_member("end"):
+            return 2 if entry_type.has_member("signal") else 1
+        return 3
+
+    def _decode(self, raw: tuple[int, int, int]) -> OrcEntry:
+        sp_offset, bp_offset, bits = raw
+        if self.version >= 3:
+            kind = (bits >> 8) & 7
+            is_call = kind == 2
+        else:
+            kind = (bits >> 8) & 3
+            is_call = kind == 0
+        return OrcEntry(sp_offset, bp_offset, bits & 0xF, (bits >> 4) & 0xF, kind, is_call)
+
+    def _read_table(self, ip_table: int, entries: int, count: int) -> _Table | None:
+        if count <= 0 or count > 1 << 24:
+            return None
+        try:
+            raw_ips = self.prog.read(ip_table, 4 * count)
+            raw_entries = self.prog.read(entries, 6 * count)
+        except drgn.FaultError:
+            return None
+        rel = struct.unpack(f"<{count}i", raw_ips)
+        ips = [ip_table + 4 * i + value for i, value in enumerate(rel)]
+        return _Table(ips, raw_entries)
+
+    def _kernel_table(self) -> _Table | None:
+        if self._kernel is None:
+            try:
+                start = self.prog.symbol("__start_orc_unwind_ip").address
+                stop = self.prog.symbol("__stop_orc_unwind_ip").address
+                entries = self.prog.symbol("__start_orc_unwind").address
+            except LookupError:
+                return None
+            table = self._read_table(start, entries, (stop - start) // 4)
+            self._kernel = table if table is not None else _Table([], b"")
+        return self._kernel
+
+    def _module_table(self, module: drgn.Object) -> _Table | None:
+        key = module.value_()
+        if key not in self._modules:
+            try:
+                arch = module.arch
+                table = self._read_table(arch.orc_unwind_ip.value_(), arch.orc_unwind.value_(),
+                                         arch.num_orcs.value_())
+            except (AttributeError, LookupError, drgn.FaultError):
+                table = None
+            self._modules[key] = table
+        return self._modules[key]
+
+    def find(self, ip: int, module: drgn.Object | None = None) -> OrcEntry | None:
+        """The entry covering ``ip`` (crash's orc_find(): kernel text, else the module)."""
+        if self.text_start <= ip < self.text_end:
+            table = self._kernel_table()
+        elif module is not None:
+            table = self._module_table(module)
+        else:
+            return None
+        if table is None or not table.ips:
+            return None
+        raw = table.lookup(ip)
+        return self._decode(raw) if raw is not None else None

@@ -1,0 +1,958 @@
+"""Kernel stack back traces: drgn's unwinder, and crash's own x86-64 stack walk.
+
+Two views of a task's stack live here:
+
+* :func:`stack_trace` -- a :class:`drgn.StackTrace` (what ``session.stack_trace()`` returns):
+  tasks active on a CPU start from that CPU's NT_PRSTATUS registers, the others from their
+  switch frame (``inactive_task_frame``, 4.9+), both unwound by drgn (ORC / DWARF CFI).
+* :func:`crash_backtrace` -- the frames crash 8's ``bt`` prints.  crash does not unwind on
+  x86-64: its "low budget" tracer (x86_64.c x86_64_low_budget_back_trace_cmd) scans the
+  stack word by word, shows every word that is a kernel text address with a non-zero
+  offset into its function, and after each one skips the function's frame size (from ORC:
+  ``sp_offset - 8`` for CALL entries).  Each frame line's ``[address]`` is the stack slot
+  holding the return address; the starting slot of an active task is found by searching
+  its stacks for known symbols (crash_kexec, panic, crash_nmi_callback, ...), exactly as
+  x86_64_get_dumpfile_stack_frame() does.  Exception frames (``struct pt_regs`` above the
+  return address into an ``asm_exc_*`` entry), IST exception stacks and the IRQ stack are
+  handled as crash handles them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import struct
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import drgn
+
+from pycrash.kernel.orc import ORC_REG_BP, ORC_REG_PREV_SP, ORC_REG_SP, ORC_REG_UNDEFINED, OrcTables
+from pycrash.kernel.tasks import TaskInfo, task_table
+
+if TYPE_CHECKING:
+    from pycrash.session import Session
+
+__all__ = [
+    "Backtrace",
+    "ExceptionFrame",
+    "Frame",
+    "Note",
+    "StackSwitch",
+    "crash_backtrace",
+    "pt_regs_from_cpu",
+    "stack_trace",
+]
+
+# pt_regs field order (arch/x86/include/asm/ptrace.h), 8 bytes each: 168 bytes.
+PT_REGS_FIELDS = ("r15", "r14", "r13", "r12", "bp", "bx", "r11", "r10", "r9", "r8", "ax",
+                  "cx", "dx", "si", "di", "orig_ax", "ip", "cs", "flags", "sp", "ss")
+PT_REGS_SIZE = 8 * len(PT_REGS_FIELDS)
+_PT = {name: 8 * i for i, name in enumerate(PT_REGS_FIELDS)}
+
+# crash x86_64.c exception_functions_5_8[]: entry points (5.8+) whose return address sits
+# just below a pt_regs.
+EXCEPTION_FUNCTIONS = frozenset((
+    "asm_exc_invalid_tss", "asm_exc_segment_not_present", "asm_exc_alignment_check",
+    "asm_exc_general_protection", "asm_exc_page_fault", "asm_exc_divide_error",
+    "asm_exc_overflow", "asm_exc_bounds", "asm_exc_invalid_op", "asm_exc_device_not_available",
+    "asm_exc_coproc_segment_overrun", "asm_exc_spurious_interrupt_bug",
+    "asm_exc_coprocessor_error", "asm_exc_simd_coprocessor_error", "asm_exc_debug",
+    "xen_asm_exc_stack_segment", "xen_asm_exc_xen_hypervisor_callback", "xen_asm_exc_int3",
+))
+# pre-5.8 names (exception_functions_orig[])
+EXCEPTION_FUNCTIONS_OLD = frozenset((
+    "invalid_TSS", "segment_not_present", "alignment_check", "xen_stack_segment",
+    "general_protection", "page_fault", "divide_error", "overflow", "bounds", "invalid_op",
+    "device_not_available", "coprocessor_segment_overrun", "spurious_interrupt_bug",
+    "coprocessor_error", "simd_coprocessor_error", "xen_hypervisor_callback", "xen_debug",
+    "xen_int3", "async_page_fault",
+))
+# x86_64_get_dumpfile_stack_frame(): functions marking where a dumping CPU stopped.
+_DUMP_FUNCTIONS = frozenset(("netconsole_netdump", "netpoll_start_netdump", "start_disk_dump",
+                             "disk_dump", "crash_kexec", "machine_kexec", "try_crashdump"))
+# RFLAGS bits that read as zero (crash's RAZ_MASK)
+_RAZ_MASK = 0xFFFFFFFFFFC08028
+_KERNEL_CS, _KERNEL_SS, _USER_CS, _USER_SS = 0x10, 0x18, 0x33, 0x2B
+_USER_TOP = 0x0000800000000000
+
+
+# -- drgn view ------------------------------------------------------------------------------
+
+
+def pt_regs_from_cpu(prog: drgn.Program, registers: dict[str, int]) -> drgn.Object:
+    """A ``struct pt_regs`` value holding a CPU's NT_PRSTATUS registers."""
+    aliases = {"bp": "rbp", "bx": "rbx", "ax": "rax", "cx": "rcx", "dx": "rdx", "si": "rsi",
+               "di": "rdi", "ip": "rip", "sp": "rsp", "flags": "eflags", "orig_ax": "orig_rax"}
+    raw = bytearray(PT_REGS_SIZE)
+    for name in PT_REGS_FIELDS:
+        value = registers.get(name)
+        if value is None:
+            value = registers.get(aliases.get(name, name), 0)
+        struct.pack_into("<Q", raw, _PT[name], value & 0xFFFFFFFFFFFFFFFF)
+    return drgn.Object.from_bytes_(prog, "struct pt_regs", bytes(raw))
+
+
+def _cpu_registers(session: Session, cpu: int) -> dict[str, int] | None:
+    for state in session.dump.cpus:
+        if state.cpu == cpu:
+            return dict(state.registers)
+    return None
+
+
+def stack_trace(session: Session, task_address: int) -> drgn.StackTrace:
+    """drgn's unwind of a task: from its CPU's saved registers when it was running."""
+    prog = session.prog
+    table = task_table(prog)
+    info = table.get(task_address)
+    if info is not None and info.active:
+        cpu = next((c for c, t in table.active.items() if t == task_address), info.cpu)
+        registers = _cpu_registers(session, cpu)
+        if registers:
+            return prog.stack_trace(pt_regs_from_cpu(prog, registers))
+    return prog.stack_trace(drgn.Object(prog, "struct task_struct *", task_address))
+
+
+# -- crash's view: records ----------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Frame:
+    """`` #N [slot] function at text``: a text address found on the stack."""
+
+    level: int
+    slot: int  # stack address holding ``text`` (for an exception RIP: the frame's sp)
+    text: int
+    name: str
+    offset: int
+    module: str | None = None
+    words: list[tuple[int, int]] | None = None  # bt -f: the frame's stack words
+
+
+@dataclasses.dataclass
+class ExceptionFrame:
+    """crash's register block (x86_64_exception_frame or diskdump_display_regs)."""
+
+    registers: dict[str, int]
+    kernel_mode: bool
+    rip_name: str | None  # "[exception RIP: name+off]" (None: no such line)
+    rip_offset: int = 0
+    from_notes: bool = False  # the CPU's NT_PRSTATUS (no ORIG_RAX, "CS: %04x  SS: %04x")
+    address: int | None = None  # where the pt_regs sits
+
+
+@dataclasses.dataclass
+class StackSwitch:
+    """``--- <NAME> ---`` when the walk leaves an IRQ or exception stack."""
+
+    label: str  # "NMI exception stack", "IRQ stack"
+
+
+@dataclasses.dataclass
+class Note:
+    """A line crash prints instead of frames, e.g. ``(no stack)``."""
+
+    text: str
+
+
+Entry = Frame | ExceptionFrame | StackSwitch | Note
+
+
+@dataclasses.dataclass
+class Backtrace:
+    task: int
+    pid: int
+    cpu: int
+    comm: str
+    entries: list[Entry]
+    error: str | None = None  # crash's FATAL error for this task (stack transition, ...)
+
+    @property
+    def frames(self) -> list[Frame]:
+        return [e for e in self.entries if isinstance(e, Frame)]
+
+
+# -- crash's view: the machinery ----------------------------------------------------------
+
+
+@dataclasses.dataclass
+class _Stack:
+    base: int
+    top: int
+    words: tuple[int, ...]
+
+    def word(self, address: int) -> int:
+        return self.words[(address - self.base) // 8]
+
+    def contains(self, address: int) -> bool:
+        return self.base <= address < self.top
+
+
+class _Symbolizer:
+    """crash's value_search()/is_kernel_text() over pycrash's symbol table, memoized."""
+
+    def __init__(self, session: Session) -> None:
+        from pycrash.kernel.symbols import symbol_table
+
+        self.prog = session.prog
+        self.table = symbol_table(session)
+        self.cache: dict[int, tuple[str, int, int, bool] | None] = {}
+        self.text_ranges: list[tuple[int, int]] = []
+        for start, end in (("_stext", "_etext"), ("_sinittext", "_einittext")):
+            first, last = self.table.lookup(start), self.table.lookup(end)
+            if first and last:
+                self.text_ranges.append((first[0].address, last[0].address))
+        self._module_structs: dict[str, drgn.Object] = {}
+
+    def module_of(self, address: int) -> tuple[str, drgn.Object] | None:
+        """(name, struct module *) of the module holding ``address``."""
+        found = self.table.module_of(address)
+        if found is None:
+            return None
+        name = found.name
+        if name not in self._module_structs:
+            self._module_structs[name] = drgn.Object(
+                self.prog, "struct module *", found.module.struct_address)
+        return name, self._module_structs[name]
+
+    def _search(self, value: int) -> tuple[str, int, int, bool] | None:
+        if value in self.cache:
+            return self.cache[value]
+        found = self.table.value_search(value) if value >= 0xFFFF800000000000 else None
+        result = None
+        if found is not None:
+            sym, offset = found
+            result = (sym.name, offset, sym.address, sym.is_text or sym.type in ("W", "w"))
+        self.cache[value] = result
+        return result
+
+    def is_kernel_text(self, value: int) -> bool:
+        """crash's is_kernel_text(): vmlinux code sections, or a text symbol's address."""
+        for start, end in self.text_ranges:
+            if start <= value < end:
+                return True
+        found = self._search(value)
+        return bool(found and found[3])
+
+    def lookup(self, value: int) -> tuple[str, int, int] | None:
+        """(name, offset, symbol address) as crash's value_search() finds it, or None."""
+        found = self._search(value)
+        return found[:3] if found else None
+
+    def closest_name(self, value: int) -> str | None:
+        found = self._search(value)
+        return found[0] if found else None
+
+    def _plausible(self, value: int) -> bool:
+        return value >= 0xFFFF800000000000
+
+
+class _Machine:
+    """Per-dump facts crash's x86-64 tracer needs: stacks, ORC, symbols, pt_regs layout."""
+
+    def __init__(self, session: Session) -> None:
+        prog = session.prog
+        self.prog = prog
+        self.symbols = _Symbolizer(session)
+        self.orc = OrcTables.of(prog)
+        self.thread_size = _thread_size(prog)
+        self.irq_stacks: dict[int, tuple[int, int]] = {}
+        self.exception_stacks: dict[int, list[tuple[int, int, str]]] = {}
+        self.exception_names = _exception_stack_names(prog, self.symbols)
+        table = task_table(prog)
+        self._per_cpu_stacks(table.cpus)
+        task_type = prog.type("struct task_struct")
+        self.thread_sp = drgn.offsetof(task_type, "thread") + drgn.offsetof(
+            prog.type("struct thread_struct"), "sp")
+        try:
+            self.ret_addr_offset: int | None = drgn.offsetof(
+                prog.type("struct inactive_task_frame"), "ret_addr")
+        except LookupError:
+            self.ret_addr_offset = None
+        self.exception_functions = (EXCEPTION_FUNCTIONS if _has_symbol(prog, "asm_exc_page_fault")
+                                    else EXCEPTION_FUNCTIONS_OLD)
+        self.nested_nmi = _has_symbol(prog, "repeat_nmi")
+        self.asm_common_interrupt = _has_symbol(prog, "asm_common_interrupt")
+        # crash's irq_eframe_link: -64 with asm_call_on_stack (5.8-5.11), else -32 (5.12+)
+        self.irq_eframe_link = -64 if _has_symbol(prog, "asm_call_on_stack") else -32
+        self.has_fred = _has_type(prog, "struct fred_frame")
+        self._stack_cache: dict[int, _Stack | None] = {}
+
+    @classmethod
+    def of(cls, session: Session) -> _Machine:
+        cache = session.prog.cache
+        machine = cache.get("pycrash.kernel.stack")
+        if machine is None:
+            machine = cls(session)
+            cache["pycrash.kernel.stack"] = machine
+        return machine
+
+    def _per_cpu_stacks(self, cpus: int) -> None:
+        from drgn.helpers.linux.percpu import per_cpu
+
+        prog = self.prog
+        try:
+            isize = prog.type("struct irq_stack").size
+        except LookupError:
+            isize = 16384
+        esizes = _exception_stack_sizes(prog)
+        for cpu in range(cpus):
+            try:
+                if _has_symbol(prog, "pcpu_hot"):  # 6.2+
+                    pointer = per_cpu(prog["pcpu_hot"], cpu).hardirq_stack_ptr.value_()
+                else:
+                    pointer = per_cpu(prog["hardirq_stack_ptr"], cpu).value_()
+                if pointer:
+                    if pointer & 0xFFF:
+                        pointer += 8
+                    self.irq_stacks[cpu] = (pointer - isize, pointer)
+            except (KeyError, LookupError, drgn.FaultError):
+                pass
+            try:
+                ist = per_cpu(prog["cpu_tss_rw"], cpu).x86_tss.ist
+                stacks = []
+                for i in range(len(ist)):
+                    top = ist[i].value_()
+                    name = self.exception_names.get(i, "(unknown)")
+                    size = esizes.get(name, 4096)
+                    if top == 0 or size == 0:
+                        break
+                    stacks.append((top - size, top, name))
+                self.exception_stacks[cpu] = stacks
+            except (KeyError, LookupError, drgn.FaultError):
+                pass
+
+    def read_stack(self, base: int, size: int) -> _Stack | None:
+        key = base
+        if key not in self._stack_cache:
+            try:
+                raw = self.prog.read(base, size)
+                stack = _Stack(base, base + size, struct.unpack(f"<{size // 8}Q", raw))
+            except drgn.FaultError:
+                stack = None
+            self._stack_cache[key] = stack
+        return self._stack_cache[key]
+
+    def in_exception_stack(self, rsp: int) -> tuple[int, int, str] | None:
+        for stacks in self.exception_stacks.values():
+            for base, top, name in stacks:
+                if base <= rsp < top:
+                    return base, top, name
+        return None
+
+    def in_irq_stack(self, rsp: int) -> tuple[int, int] | None:
+        for base, top in self.irq_stacks.values():
+            if base <= rsp < top:
+                return base, top
+        return None
+
+    def in_alternate_stack(self, cpu: int, rsp: int) -> bool:
+        irq = self.irq_stacks.get(cpu)
+        if irq and irq[0] <= rsp < irq[1]:
+            return True
+        return any(base <= rsp < top for base, top, _ in self.exception_stacks.get(cpu, []))
+
+
+def _has_symbol(prog: drgn.Program, name: str) -> bool:
+    try:
+        prog.symbol(name)
+        return True
+    except LookupError:
+        return False
+
+
+def _has_type(prog: drgn.Program, name: str) -> bool:
+    try:
+        prog.type(name)
+        return True
+    except LookupError:
+        return False
+
+
+def _thread_size(prog: drgn.Program) -> int:
+    try:
+        return int(prog["THREAD_SIZE"])
+    except (KeyError, LookupError, TypeError):
+        return 16384
+
+
+def _exception_stack_sizes(prog: drgn.Program) -> dict[str, int]:
+    """crash's esize[]: member sizes of struct cea_exception_stacks (4.20+)."""
+    members = {"DEBUG": "DB_stack", "NMI": "NMI_stack", "DOUBLEFAULT": "DF_stack",
+               "MCE": "MCE_stack", "VC": "VC_stack"}
+    sizes: dict[str, int] = {}
+    for struct_name in ("struct cea_exception_stacks", "struct exception_stacks"):
+        try:
+            stype = prog.type(struct_name)
+        except LookupError:
+            continue
+        for name, member in members.items():
+            try:
+                sizes[name] = stype.member(member).type.size
+            except (LookupError, ValueError):
+                pass
+        break
+    return sizes
+
+
+def _exception_stack_names(prog: drgn.Program, symbols: _Symbolizer) -> dict[int, str]:
+    """crash's x86_64_exception_stacks_init(): name IST slot n-1 after its IDT handler."""
+    names: dict[int, str] = {}
+    try:
+        idt = prog.symbol("idt_table").address
+        raw = prog.read(idt, 16 * 256)
+    except (LookupError, drgn.FaultError):
+        return names
+    for vector in range(256):
+        low, high = struct.unpack_from("<QQ", raw, 16 * vector)
+        ist = (low >> 32) & 0x7
+        if not ist:
+            continue
+        handler = (low & 0xFFFF) | ((low >> 32) & 0xFFFF0000) | ((high & 0xFFFFFFFF) << 32)
+        found = symbols.lookup(handler)
+        name = found[0] if found else ""
+        for needle, label in (("nmi", "NMI"), ("debug", "DEBUG"), ("stack", "STACKFAULT"),
+                              ("double", "DOUBLEFAULT"), ("machine", "MCE"), ("vmm", "VC")):
+            if needle in name:
+                names[ist - 1] = label
+    return names
+
+
+def _regs_from_bytes(raw: bytes, offset: int = 0) -> dict[str, int]:
+    values = struct.unpack_from("<21Q", raw, offset)
+    return dict(zip(PT_REGS_FIELDS, values, strict=True))
+
+
+def _regs_from_note(registers: dict[str, int]) -> dict[str, int]:
+    aliases = {"bp": "rbp", "bx": "rbx", "ax": "rax", "cx": "rcx", "dx": "rdx", "si": "rsi",
+               "di": "rdi", "ip": "rip", "sp": "rsp", "flags": "eflags", "orig_ax": "orig_rax"}
+    return {name: registers.get(name, registers.get(aliases.get(name, name), 0))
+            for name in PT_REGS_FIELDS}
+
+
+class _Walker:
+    """One run of crash's x86_64_low_budget_back_trace_cmd() for one task."""
+
+    def __init__(self, machine: _Machine, info: TaskInfo, *, full: bool = False,
+                 user_regs: dict[str, int] | None = None, panic_task: bool = False,
+                 text_symbols: bool = False) -> None:
+        self.m = machine
+        self.sym = machine.symbols
+        self.info = info
+        self.full = full
+        self.user_regs = user_regs
+        self.panic_task = panic_task
+        self.text_symbols = text_symbols
+        self.entries: list[Entry] = []
+        self.level = 0
+        self.bptr = 0
+        self.eframe_ip = 0
+        self.frameptr = 0
+        self.stack: _Stack | None = None
+        self.process: _Stack | None = None
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def process_stack(self) -> _Stack | None:
+        if self.process is None and self.info.stack:
+            self.process = self.m.read_stack(self.info.stack, self.m.thread_size)
+        return self.process
+
+    def _in_process_stack(self, address: int) -> bool:
+        stack = self.info.stack
+        return bool(stack) and stack <= address < stack + self.m.thread_size
+
+    def read_regs(self, address: int) -> dict[str, int] | None:
+        stack = self.stack
+        if stack is not None and stack.base <= address and address + PT_REGS_SIZE <= stack.top:
+            index = (address - stack.base) // 8
+            return dict(zip(PT_REGS_FIELDS, stack.words[index:index + 21], strict=True))
+        try:
+            return _regs_from_bytes(self.m.prog.read(address, PT_REGS_SIZE))
+        except drgn.FaultError:
+            return None
+
+    def eframe_verify(self, address: int, regs: dict[str, int], in_estack: bool) -> bool:
+        """crash's x86_64_eframe_verify(), the cases that apply to 64-bit kernels."""
+        cs, ss, rip, rsp, rflags = regs["cs"], regs["ss"], regs["ip"], regs["sp"], regs["flags"]
+        if rflags & _RAZ_MASK or not rflags & 0x2:
+            return False
+        kvaddr = lambda value: value >= 0xFFFF800000000000  # noqa: E731
+        text = self.sym.is_kernel_text(rip)
+        if cs == _KERNEL_CS and ss == _KERNEL_SS:
+            if text and kvaddr(rsp):
+                return True
+            if self.sym.table.module_of(rip) and kvaddr(rsp) and rsp == address + PT_REGS_SIZE:
+                return True
+            if text and in_estack:
+                return True
+            if address + PT_REGS_SIZE == rsp:
+                return True
+        if cs == _KERNEL_CS and address:
+            if text and kvaddr(rsp) and rsp in (address + PT_REGS_SIZE + 8,
+                                                 address + PT_REGS_SIZE):
+                return True
+            if text and kvaddr(rsp) and in_estack:
+                return True
+        if cs == _USER_CS and ss == _USER_SS:
+            if rip < _USER_TOP and rsp < _USER_TOP:
+                return True
+        if cs == 0x23 and ss == _USER_SS and rip < _USER_TOP and rsp < _USER_TOP:
+            return True
+        return False
+
+    def exception_frame(self, address: int, *, verify: bool, in_estack: bool = False,
+                        search: bool = False) -> tuple[bool, int]:
+        """Print (record) the pt_regs at ``address``; returns (printed, cs)."""
+        regs = self.read_regs(address)
+        if regs is None:
+            return False, 0
+        verified = self.eframe_verify(address, regs, in_estack)
+        if verify and not verified:
+            return False, regs["cs"]
+        kernel = not regs["cs"] & 3
+        name = None
+        offset = 0
+        if kernel:
+            found = self.sym.lookup(regs["ip"]) if self.sym._plausible(regs["ip"]) else None
+            if found:
+                name, offset = found[0], found[1]
+                self.eframe_ip = regs["ip"]
+            else:
+                name = "unknown or invalid address"
+        self.entries.append(ExceptionFrame(regs, kernel, name, offset, address=address))
+        self.bptr = regs["bp"]
+        return True, regs["cs"]
+
+    def framesize(self, text: int, rsp: int, stack_ptr: bool) -> int:
+        """crash's x86_64_get_framesize() on an ORC kernel; -1 when it cannot tell."""
+        found = self.sym.lookup(text)
+        if found is None:
+            return 0
+        module = self.sym.module_of(text)
+        entry = self.m.orc.find(text, module[1] if module else None)
+        if entry is None or not entry.is_call:
+            return 0  # crash then counts pushes in the disassembly; pycrash does not
+        framesize = -1
+        prev_sp = 0
+        stack = self.stack
+        if entry.sp_reg == ORC_REG_SP:
+            framesize = entry.sp_offset - 8
+            prev_sp = rsp + 8 + entry.sp_offset
+        elif entry.sp_reg == ORC_REG_BP and self.bptr and stack and stack.contains(self.bptr):
+            prev_sp = self.bptr + entry.sp_offset
+            framesize = prev_sp - (rsp + 8) - 8
+        if entry.bp_reg == ORC_REG_PREV_SP and prev_sp:
+            prev_bp = prev_sp + entry.bp_offset
+            if stack_ptr and stack and stack.contains(prev_bp):
+                self.bptr = stack.word(prev_bp)
+            else:
+                self.bptr = 0
+        elif entry.bp_reg != ORC_REG_UNDEFINED:
+            self.bptr = 0
+        return framesize if framesize >= 0 else 0
+
+    # -- crash's print_stack_entry --------------------------------------------------------
+
+    def stack_entry(self, slot: int, text: int, *, start: bool = False,
+                    exception: bool = False, in_irq: bool = False) -> str:
+        """Returns "ignored", "displayed", "eframe" (entry + exception frame) or "complete"."""
+        if not exception:
+            self.eframe_ip = 0
+        found = self.sym.lookup(text)
+        if found is None:
+            return "ignored"
+        name, offset, _ = found
+        if self.text_symbols:
+            self.entries.append(Frame(self.level, slot, text, name, offset,
+                                      self._module_name(text)))
+            return "displayed"
+        eframe_check = -1
+        if not offset and not exception and not start:
+            if name == "child_rip":
+                name = "kernel_thread"
+            elif name == "error_exit":
+                eframe_check = 8
+            else:
+                return "ignored"
+        if eframe_check == -1 and offset and not (exception or start):
+            if name in self.m.exception_functions:
+                eframe_check = 8
+            if in_irq and "_interrupt" in name:
+                eframe_check = 0
+        result = "displayed"
+        if name in ("kernel_thread", "cpu_idle", "system_call_fastpath"):
+            result = "complete"
+        words = None
+        if self.full:
+            if self.frameptr and self.stack is not None:
+                words = self._frame_words(self.frameptr, slot)
+            self.frameptr = slot + 8
+        self.entries.append(Frame(self.level, slot, text, name, offset, self._module_name(text),
+                                  words))
+        if eframe_check >= 0:
+            printed, _ = self.exception_frame(slot + eframe_check, verify=True)
+            if printed:
+                result = "eframe"
+        return result
+
+    def _frame_words(self, start: int, end: int) -> list[tuple[int, int]] | None:
+        stack = self.stack
+        if stack is None or end < start or not stack.contains(start) or not stack.contains(end):
+            return None
+        return [(address, stack.word(address)) for address in range(start, end + 8, 8)]
+
+    def _module_name(self, text: int) -> str | None:
+        found = self.sym.table.module_of(text)
+        return found.name if found else None
+
+    # -- the scan -------------------------------------------------------------------------
+
+    def scan(self, rsp: int, stacktop: int, *, process: bool, in_irq: bool = False) -> tuple[
+            int, bool, int]:
+        """Walk ``[rsp, stacktop)`` of the current stack; returns (rsp, done, last eframe)."""
+        stack = self.stack
+        assert stack is not None
+        done = False
+        last_eframe = 0
+        while not done and rsp < stacktop:
+            value = stack.word(rsp)
+            if not self.sym.is_kernel_text(value):
+                rsp += 8
+                continue
+            result = self.stack_entry(rsp, value, in_irq=in_irq)
+            if result == "eframe":
+                if process:
+                    last_eframe = rsp + 8
+                rsp += PT_REGS_SIZE
+                self.level += 1
+                if self.eframe_ip:
+                    rsp += self.framesize(self.eframe_ip, rsp, process)
+            elif result == "displayed":
+                self.level += 1
+                rsp += self.framesize(self.eframe_ip or value, rsp, process)
+            elif result == "complete":
+                done = True
+            rsp += 8
+        return rsp, done, last_eframe
+
+    # -- x86_64_low_budget_back_trace_cmd -------------------------------------------------
+
+    def run(self, rip: int, rsp: int, flags: set[str]) -> str | None:
+        """Trace from (rip, rsp); returns crash's FATAL message if the walk must stop."""
+        m = self.m
+        info = self.info
+        process = self.process_stack()
+        if process is None:
+            self.entries.append(Note("(no stack)"))
+            return None
+        self.stack = process
+        done = False
+        irq_eframe = 0
+        last_process_eframe = 0
+        self.level = 0
+        in_stacks: set[str] = set()
+        start_rsp = rsp
+
+        if "user" not in flags and not self._accessible(rsp):
+            self.entries.append(Note("cannot determine starting stack pointer"))
+            return None
+        if "user" in flags:
+            if self.text_symbols:
+                return None
+            self.entries.append(ExceptionFrame(_regs_from_note(self.user_regs or {}), False,
+                                               "user space", from_notes=True))
+            return None
+        if "kernel" in flags:
+            found = self.sym.lookup(rip)
+            name = found[0] if found else "unknown or invalid address"
+            self.entries.append(ExceptionFrame(_regs_from_note(self.user_regs or {}), True, name,
+                                               found[1] if found else 0, from_notes=True))
+
+        while True:
+            estack = m.in_exception_stack(rsp)
+            if estack is not None:
+                base, top, name = estack
+                in_stacks.add("exception")
+                self.stack = m.read_stack(base, top - base)
+                if self.stack is None:
+                    return f"read of exception stack at {base:x} failed"
+                if irq_eframe:
+                    self.stack_entry(irq_eframe, rip, exception=True)
+                    self.exception_frame(irq_eframe, verify=False, in_estack=True)
+                    rsp += PT_REGS_SIZE
+                    if self.eframe_ip:
+                        rsp += self.framesize(self.eframe_ip, rsp, False)
+                    self.level += 1
+                    irq_eframe = 0
+                stacktop = top - PT_REGS_SIZE
+                if self.m.nested_nmi and name == "NMI":
+                    stacktop -= 12 * 8
+                rsp, done, _ = self.scan(rsp, stacktop, process=False)
+                _, cs = self.exception_frame(stacktop, verify=False, in_estack=True)
+                self.entries.append(StackSwitch(f"{name} exception stack"))
+                # the CPU-saved iret frame: RIP CS RFLAGS RSP SS at the stack's top
+                index = (top - base) // 8 - 5
+                if self.m.nested_nmi and name == "NMI" and start_rsp <= top - 17 * 8:
+                    index -= 12
+                    if self.stack.words[index] == _symbol_value(m.prog, "repeat_nmi"):
+                        index += 5
+                words = self.stack.words
+                rsp = words[index + 3]
+                rip = words[index]
+                self.frameptr = 0
+                done = bool(cs & 3)
+                if not done:
+                    self.stack = process
+                    self.entries.append(Frame(self.level, rsp, rip,
+                                              *self._name_offset(rip),
+                                              module=self._module_name(rip)))
+                    self.eframe_ip = rip
+                    self.level += 1
+                    rsp += self.framesize(rip, rsp, False)
+                    self.eframe_ip = 0
+            if not done:
+                irq = m.in_irq_stack(rsp)
+                if irq is not None:
+                    base, top = irq
+                    in_stacks.add("irq")
+                    self.stack = m.read_stack(base, top - base)
+                    if self.stack is None:
+                        return f"read of IRQ stack at {base:x} failed"
+                    rsp, done, _ = self.scan(rsp, top, process=False, in_irq=True)
+                    self.entries.append(StackSwitch("IRQ stack"))
+                    link = self.stack.words[(top - base) // 8 - 1]
+                    irq_eframe = rsp = self._irq_eframe_link(link)
+                    rip = self.stack.words[(top - base) // 8 - 2]
+                    found = self.sym.lookup(rip)
+                    if found and found[0] in ("do_softirq", "do_softirq_own_stack",
+                                              "call_softirq"):
+                        irq_eframe = 0
+                    self.frameptr = 0
+                    done = False
+                    if m.in_exception_stack(rsp) is not None:
+                        continue
+            break
+
+        if not done and in_stacks:
+            if not self._in_process_stack(rsp):
+                if "exception" in in_stacks and "irq" in in_stacks:
+                    return ("cannot transition from exception stack to IRQ stack to current "
+                            "process stack")
+                if "exception" in in_stacks:
+                    if 0 < rsp < _USER_TOP:
+                        done = True
+                    else:
+                        return ("cannot transition from exception stack to current process "
+                                f"stack:\n    exception stack pointer: {rsp:x}")
+                else:
+                    return "cannot transition from IRQ stack to current process stack"
+        self.stack = process
+
+        if not done and not in_stacks and "searched" not in flags and "kernel" not in flags:
+            # a blocked task: start at inactive_task_frame.ret_addr
+            name = self.sym.closest_name(rip)
+            if name in ("thread_return", "schedule", "__schedule") and \
+                    m.ret_addr_offset is not None:
+                rsp += m.ret_addr_offset
+
+        if irq_eframe and not done:
+            slot = irq_eframe
+            if self.m.asm_common_interrupt:
+                slot -= 8
+                rip = process.word(slot) if process.contains(slot) else rip
+            self.stack_entry(slot, rip, exception=True)
+            _, cs = self.exception_frame(irq_eframe, verify=False)
+            if cs & 3:
+                done = True
+            else:
+                rsp += PT_REGS_SIZE
+                if self.eframe_ip:
+                    rsp += self.framesize(self.eframe_ip, rsp, True)
+            self.level += 1
+
+        if not done:
+            rsp, done, last_process_eframe = self.scan(rsp, process.top, process=True)
+
+        if not irq_eframe and not info.is_kernel_thread:
+            padding = 16 if self.m.has_fred else 0
+            user_frame = process.top - PT_REGS_SIZE
+            if last_process_eframe < user_frame:
+                self.exception_frame(process.top - padding - PT_REGS_SIZE, verify=False)
+        return None
+
+    def _name_offset(self, text: int) -> tuple[str, int]:
+        found = self.sym.lookup(text)
+        return (found[0], found[1]) if found else (f"{text:x}", 0)
+
+    def _accessible(self, address: int) -> bool:
+        try:
+            self.m.prog.read(address, 1)
+            return True
+        except drgn.FaultError:
+            return False
+
+    def _irq_eframe_link(self, link: int) -> int:
+        """crash's x86_64_irq_eframe_link(): find the pt_regs near the saved stack pointer."""
+        for candidate in (link, link - self.m.irq_eframe_link):
+            regs = self.read_regs(candidate)
+            if regs and self.eframe_verify(candidate, regs, False):
+                return candidate
+        base = link - self.m.irq_eframe_link
+        for delta in (8, -8, 16, -16):
+            regs = self.read_regs(base + delta)
+            if regs and self.eframe_verify(base + delta, regs, False):
+                return base + delta
+        return base
+
+
+def _symbol_value(prog: drgn.Program, name: str) -> int:
+    try:
+        return prog.symbol(name).address
+    except LookupError:
+        return 0
+
+
+# -- where an active task's trace starts --------------------------------------------------
+
+
+def _search_start(machine: _Machine, info: TaskInfo, panic_task: bool,
+                  user_regs: dict[str, int] | None) -> tuple[int, int, set[str]]:
+    """crash's x86_64_get_dumpfile_stack_frame(): (rip, rsp, flags) for an active task."""
+    sym = machine.symbols
+    flags: set[str] = set()
+    ur_rip = ur_rsp = 0
+    if user_regs:
+        ur_rip, ur_rsp = user_regs.get("rip", 0), user_regs.get("rsp", 0)
+
+    process = machine.read_stack(info.stack, machine.thread_size) if info.stack else None
+    stacks: list[tuple[str, _Stack | None]] = [("process", process)]
+    skip_to_irq = False
+    if panic_task and user_regs:
+        regs = _regs_from_note(user_regs)
+        walker = _Walker(machine, info)
+        if walker.eframe_verify(0, regs, False) and machine.in_irq_stack(ur_rsp):
+            skip_to_irq = True
+    irq = machine.irq_stacks.get(info.cpu)
+    if irq:
+        stacks.append(("irq", machine.read_stack(irq[0], irq[1] - irq[0])))
+    for base, top, name in machine.exception_stacks.get(info.cpu, []):
+        stacks.append((name, machine.read_stack(base, top - base)))
+
+    crash_kexec = sysrq = notify_die = None
+    call_function = halt = None
+    panic = None
+    for stage, (kind, stack) in enumerate(stacks):
+        if skip_to_irq and stage == 0:
+            continue
+        if stack is None:
+            continue
+        in_nmi = kind == "NMI"
+        words = stack.words
+        for i, value in enumerate(words):
+            name = sym.closest_name(value) if value >= 0xFFFF800000000000 else None
+            if name is None:
+                continue
+            slot = stack.base + 8 * i
+            if name in _DUMP_FUNCTIONS:
+                if name == "crash_kexec":
+                    if crash_kexec is None:
+                        crash_kexec = (value, slot)
+                        continue
+                return value, slot, flags | {"searched"}
+            if name == "panic":
+                panic = (value, slot)
+                continue
+            if name == "die":
+                later = [sym.closest_name(w) for w in words[i + 1:]]
+                if "sysrq_handle_crash" not in later:
+                    return value, slot, flags | {"searched"}
+                for j in range(i + 1, len(words)):
+                    if sym.closest_name(words[j]) == "sysrq_handle_crash":
+                        sysrq = (words[j], stack.base + 8 * j)
+                continue
+            if name == "sysrq_handle_crash":
+                sysrq = (value, slot)
+                for j in range(i + 1, len(words)):
+                    if words[j] >= 0xFFFF800000000000 and \
+                            sym.closest_name(words[j]) == "sysrq_handle_crash":
+                        sysrq = (words[j], stack.base + 8 * j)
+            if not panic_task and stage > 0 and name in ("smp_call_function_interrupt",
+                                                         "stop_this_cpu"):
+                call_function = (value, slot)
+            if not panic_task and name == "crash_nmi_callback":
+                return value, slot, flags | {"searched"}
+            if not panic_task and in_nmi and name == "notify_die":
+                notify_die = (value, slot)
+            if not panic_task and info.pid == 0 and halt is None and stage == 0 and \
+                    name == "cpu_idle":
+                halt = (value, slot)
+        if stage == 0:
+            if panic is not None:
+                return panic[0], panic[1], flags | {"searched"}
+            if crash_kexec is not None:
+                return crash_kexec[0], crash_kexec[1], flags | {"searched"}
+    for found in (sysrq, notify_die):
+        if found is not None:
+            return found[0], found[1], flags | {"searched"}
+    if ur_rip and ur_rsp:
+        in_stack = bool(info.stack) and info.stack <= ur_rsp < info.stack + machine.thread_size
+        if sym.is_kernel_text(ur_rip) and (in_stack or
+                                           machine.in_alternate_stack(info.cpu, ur_rsp)):
+            flags.add("kernel")
+        if not sym.is_kernel_text(ur_rip) and 0 < ur_rsp < _USER_TOP:
+            flags.add("user")
+        return ur_rip, ur_rsp, flags
+    for found in (call_function, halt):
+        if found is not None:
+            return found[0], found[1], flags | {"searched"}
+    return _inactive_start(machine, info) + (flags,)
+
+
+def _inactive_start(machine: _Machine, info: TaskInfo) -> tuple[int, int]:
+    """A blocked task: thread.sp, with __schedule as its PC (crash's thread_return)."""
+    try:
+        sp = int.from_bytes(machine.prog.read(info.task + machine.thread_sp, 8), "little")
+    except drgn.FaultError:
+        sp = 0
+    rip = _symbol_value(machine.prog, "__schedule") or _symbol_value(machine.prog, "schedule")
+    return rip + 1, sp
+
+
+def _panic_task(session: Session | None, prog: drgn.Program) -> int | None:
+    if session is None:
+        return None
+    try:
+        panic = session.panic
+    except Exception:  # noqa: BLE001 - a damaged dump still gets a trace
+        return None
+    return panic.task if panic is not None else None
+
+
+def crash_backtrace(session: Session, task_address: int, *, full: bool = False,
+                    text_symbols: bool = False) -> Backtrace:
+    """The entries crash's ``bt`` prints for one task (see the module docstring)."""
+    prog = session.prog
+    machine = _Machine.of(session)
+    table = task_table(prog)
+    info = table.get(task_address)
+    if info is None:
+        raise LookupError(f"invalid task address: {task_address:x}")
+    panic_task = _panic_task(session, prog) == task_address
+    user_regs = None
+    if info.active:
+        cpu = next((c for c, t in table.active.items() if t == task_address), info.cpu)
+        user_regs = _cpu_registers(session, cpu)
+        rip, rsp, flags = _search_start(machine, info, panic_task, user_regs)
+    else:
+        rip, rsp = _inactive_start(machine, info)
+        flags = set()
+    walker = _Walker(machine, info, full=full, user_regs=user_regs, panic_task=panic_task,
+                     text_symbols=text_symbols)
+    error = walker.run(rip, rsp, flags)
+    return Backtrace(task=info.task, pid=info.pid, cpu=info.cpu, comm=info.comm,
+                     entries=walker.entries, error=error)
+
+
+def iter_backtraces(session: Session, tasks: list[int], **kwargs: Any) -> Iterator[Backtrace]:
+    for task in tasks:
+        yield crash_backtrace(session, task, **kwargs)
