@@ -258,10 +258,13 @@ def _dump_banner(dump: Dump, ident: VmlinuxIdentity) -> bytes | None:
     if ident.banner_address is None:
         return None
     address = ident.banner_address + (dump.kaslr_offset or 0)
-    try:
-        return dump.read(address, max(len(ident.banner), 1)).split(b"\0", 1)[0]
-    except Exception:  # noqa: BLE001 - a fault just means "cannot compare"
-        return None
+    # The whole string (banners are ~150 bytes), or just as many bytes as the vmlinux's.
+    for size in (max(len(ident.banner) + 1, 256), len(ident.banner) + 1):
+        try:
+            return dump.read(address, size).split(b"\0", 1)[0]
+        except Exception:  # noqa: BLE001 - a fault just means "cannot compare"
+            continue
+    return None
 
 
 def mismatch_reason(dump: Dump, vmlinux: str | os.PathLike[str]) -> str | None:

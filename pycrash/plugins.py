@@ -33,6 +33,7 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "PluginError",
     "load_all",
+    "load_builtin_commands",
     "load_builtins",
     "load_entry_points",
     "load_file",
@@ -93,6 +94,9 @@ def load_builtins(registry: api.CommandRegistry | None = None, report: Report = 
                 failed += 1
                 report(f"command module {info.name}: {_describe(err)}")
     return failed
+
+
+load_builtin_commands = load_builtins  # the name some callers know it by
 
 
 def _reregister(module: object, registry: api.CommandRegistry, origin: str) -> None:
