@@ -1,0 +1,643 @@
+"""Kernel and module symbols as crash sees them: address → symbol+offset, name → address.
+
+crash builds its kernel symbol table from the vmlinux ELF ``.symtab`` through BFD
+(``symbols.c:symtab_init``), and this module reproduces that table so that ``sym``, ``sym -l``
+and every "symbol+offset" crash prints come out the same:
+
+* symbols are sorted by link-time value, ties by name (``strcmp``), as binutils' nm does;
+* nothing before ``_text``/``_stext`` is kept except the per-CPU symbols from
+  ``__per_cpu_start`` on (zero-based ``.data..percpu`` offsets; ``x86_64_verify_symbol``);
+* ``.isra.``, ``.part.`` and ``.llvm.`` suffixes are cut off names;
+* the KASLR offset is added to values inside the kernel image sections only;
+* each symbol gets BFD's nm letter (``bfd_decode_symclass``: T/t text, D/d data, R/r read-only,
+  B/b bss, A/a absolute, W/V weak, ...), upper case for global symbols.
+
+Module symbols come from each module's kallsyms table (``pycrash.kernel.modules``), with
+crash's letters: the raw ELF ``st_info`` when printable, 't'/'T' for local/global functions,
+'?' otherwise — or, after ``mod -s``, the letters of the module object file's own symbols.
+"""
+
+from __future__ import annotations
+
+import bisect
+import os
+import struct
+import weakref
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pycrash.kernel.modules import LoadedModule
+    from pycrash.session import Session
+
+__all__ = [
+    "Symbol",
+    "SymbolTable",
+    "elf_symbol_letters",
+    "invalidate_symbol_table",
+    "kernel_text_ranges",
+    "line_table",
+    "source_line",
+    "symbol_table",
+]
+
+SHN_UNDEF = 0
+SHN_ABS = 0xFFF1
+SHN_COMMON = 0xFFF2
+SHT_SYMTAB = 2
+SHT_NOBITS = 8
+SHF_WRITE = 0x1
+SHF_ALLOC = 0x2
+SHF_EXECINSTR = 0x4
+STB_LOCAL, STB_GLOBAL, STB_WEAK, STB_GNU_UNIQUE = 0, 1, 2, 10
+STT_OBJECT, STT_FUNC, STT_SECTION, STT_FILE, STT_GNU_IFUNC = 1, 2, 3, 4, 10
+
+# BFD's coff_section_type() table as in the binutils crash 8.0.6 is built with: only these
+# (PE) names, matched when followed by nothing, a digit, '.' or '$'; every other section gets
+# its letter from its flags (decode_section_type()).
+_SECTION_PREFIX_LETTERS = ((".drectve", "i"), (".edata", "e"), (".idata", "i"), (".pdata", "p"))
+_STRIPPED_SUFFIXES = (".isra.", ".part.", ".llvm.")
+
+
+@dataclass(frozen=True)
+class Symbol:
+    """One symbol: its name, runtime address, nm letter and module (None for vmlinux)."""
+
+    name: str
+    address: int
+    type: str
+    module: str | None = None
+    pseudo: bool = False  # crash's "_MODULE_START_name"-style markers
+
+    @property
+    def is_text(self) -> bool:
+        return self.type in ("t", "T")
+
+
+@dataclass
+class _Section:
+    name: str
+    type: int
+    flags: int
+    addr: int
+    size: int
+
+
+def _read_elf(path: str | os.PathLike[str]) -> tuple[list[_Section], list[tuple], bytes]:
+    """Sections, raw symbol entries and the string table of a little-endian ELF64 file."""
+    with open(path, "rb") as f:
+        header = f.read(64)
+        if header[:4] != b"\x7fELF" or header[4] != 2:
+            raise ValueError(f"{path}: not an ELF64 file")
+        shoff, = struct.unpack_from("<Q", header, 0x28)
+        shentsize, shnum, shstrndx = struct.unpack_from("<HHH", header, 0x3A)
+        f.seek(shoff)
+        raw_headers = f.read(shentsize * shnum)
+        headers = [struct.unpack_from("<IIQQQQIIQQ", raw_headers, i * shentsize)
+                   for i in range(shnum)]
+        names_hdr = headers[shstrndx]
+        f.seek(names_hdr[4])
+        section_names = f.read(names_hdr[5])
+        sections = []
+        for h in headers:
+            end = section_names.find(b"\0", h[0])
+            sections.append(_Section(section_names[h[0]:end].decode("latin-1"), h[1], h[2],
+                                     h[3], h[5]))
+        symtab_index = next((i for i, h in enumerate(headers) if h[1] == SHT_SYMTAB), None)
+        if symtab_index is None:
+            return sections, [], b""
+        symtab = headers[symtab_index]
+        strtab = headers[symtab[6]]
+        f.seek(strtab[4])
+        strings = f.read(strtab[5])
+        f.seek(symtab[4])
+        table = f.read(symtab[5])
+    return sections, list(struct.iter_unpack("<IBBHQQ", table)), strings
+
+
+def _section_letter(section: _Section) -> str:
+    """BFD's letter for a symbol defined in ``section`` (before upper-casing globals)."""
+    for prefix, letter in _SECTION_PREFIX_LETTERS:
+        rest = section.name[len(prefix):len(prefix) + 1]
+        if section.name.startswith(prefix) and (not rest or rest in ".$0123456789"):
+            return letter
+    # decode_section_type() on the BFD flags an ELF section header maps to.
+    has_contents = section.type != SHT_NOBITS
+    alloc = bool(section.flags & SHF_ALLOC)
+    if section.flags & SHF_EXECINSTR:
+        return "t"
+    if alloc and has_contents:  # SEC_DATA
+        return "d" if section.flags & SHF_WRITE else "r"
+    if not has_contents:
+        return "b"
+    if section.name.startswith((".debug", ".zdebug", ".gnu.linkonce.wi.", ".line", ".stab")):
+        return "N"
+    if not section.flags & SHF_WRITE:
+        return "n"
+    return "?"
+
+
+def _nm_letter(info: int, shndx: int, sections: list[_Section]) -> str:
+    """BFD's ``bfd_decode_symclass()`` for one ELF symbol."""
+    binding, kind = info >> 4, info & 0xF
+    if shndx == SHN_COMMON:
+        return "C"
+    if shndx == SHN_UNDEF:
+        if binding == STB_WEAK:
+            return "v" if kind == STT_OBJECT else "w"
+        return "U"
+    if kind == STT_GNU_IFUNC:
+        return "i"
+    if binding == STB_WEAK:
+        return "V" if kind == STT_OBJECT else "W"
+    if binding == STB_GNU_UNIQUE:
+        return "u"
+    if binding not in (STB_LOCAL, STB_GLOBAL):
+        return "?"
+    if shndx == SHN_ABS:
+        letter = "a"
+    elif shndx < len(sections):
+        letter = _section_letter(sections[shndx])
+    else:
+        return "?"
+    return letter.upper() if binding == STB_GLOBAL else letter
+
+
+def _symbol_name(info: int, shndx: int, st_name: int, strings: bytes,
+                 sections: list[_Section]) -> str:
+    end = strings.find(b"\0", st_name)
+    name = strings[st_name:end].decode("latin-1")
+    # BFD names an unnamed section symbol after its section.
+    if not name and info & 0xF == STT_SECTION and 0 < shndx < len(sections):
+        name = sections[shndx].name
+    return name
+
+
+def strip_symbol_end(name: str) -> str:
+    """crash's ``strip_symbol_end()``: cut ``.isra.``/``.part.``/``.llvm.`` suffixes."""
+    for suffix in _STRIPPED_SUFFIXES:
+        cut = name.find(suffix)
+        if cut >= 0:
+            return name[:cut]
+    return name
+
+
+def _kernel_image_range(sections: list[_Section]) -> tuple[int, int]:
+    """crash's first_section_start/last_section_end: ``.text`` start to the highest end of
+    the sections from ``.text`` on (symbols outside are offsets or absolute values)."""
+    start = end = 0
+    for section in sections:
+        if section.name == ".text":
+            start = section.addr
+        if start:
+            end = max(end, section.addr + section.size)
+    return start, end
+
+
+def kernel_symbols(vmlinux: str | os.PathLike[str], kaslr_offset: int) -> list[Symbol]:
+    """vmlinux's symbols as crash's ``store_symbols()`` keeps them, in table order."""
+    sections, entries, strings = _read_elf(vmlinux)
+    raw = []
+    for st_name, info, _other, shndx, value, _size in entries[1:]:
+        name = _symbol_name(info, shndx, st_name, strings, sections)
+        raw.append((shndx == SHN_UNDEF, value, name, info, shndx))
+    # numeric_forward(): undefined symbols first, then by value, then by name.
+    raw.sort(key=lambda r: (not r[0], r[1], r[2]))
+    first, last = _kernel_image_range(sections)
+    symbols: list[Symbol] = []
+    started = percpu = False
+    for _undef, value, name, info, shndx in raw:
+        letter = _nm_letter(info, shndx, sections)
+        name = strip_symbol_end(name)
+        if not name:
+            continue
+        if not started:
+            # x86_64_verify_symbol(): only per-CPU symbols before the kernel text.
+            if name in ("_text", "_stext"):
+                started = True
+            elif name == "__per_cpu_start":
+                percpu = True
+            elif not (percpu and (name.startswith("per_cpu") or name == "__per_cpu_end"
+                                  or letter in ("V", "d", "D"))):
+                continue
+        if first <= value <= last:
+            value = (value + kaslr_offset) & ((1 << 64) - 1)
+        symbols.append(Symbol(name, value, letter))
+    return symbols
+
+
+def elf_symbol_letters(path: str | os.PathLike[str]) -> dict[str, str]:
+    """``{name: nm letter}`` of the defined symbols of an ELF object (a module's .ko)."""
+    sections, entries, strings = _read_elf(path)
+    letters: dict[str, str] = {}
+    for st_name, info, _other, shndx, _value, _size in entries[1:]:
+        if shndx == SHN_UNDEF or info & 0xF in (STT_SECTION, STT_FILE):
+            continue
+        name = strip_symbol_end(_symbol_name(info, shndx, st_name, strings, sections))
+        if name:
+            letters.setdefault(name, _nm_letter(info, shndx, sections))
+    return letters
+
+
+def kallsyms_letter(info: int) -> str:
+    """crash's ``Elf64_Sym_to_common()`` letter for a module kallsyms ``st_info`` byte."""
+    if 0x20 <= info < 0x7F:
+        return chr(info)
+    return {0x02: "t", 0x12: "T"}.get(info, "?")
+
+
+@dataclass
+class ModuleSymbols:
+    """One module's symbol table: its start marker, its symbols by address, its end marker."""
+
+    module: LoadedModule
+    symbols: list[Symbol] = field(default_factory=list)
+    object_file: str | None = None  # the .ko loaded with "mod -s", if any
+
+    @property
+    def name(self) -> str:
+        return self.module.name
+
+
+def _module_table(module: LoadedModule, letters: dict[str, str] | None) -> list[Symbol]:
+    from pycrash.kernel.modules import module_symbols
+
+    seen: set[tuple[int, str]] = set()
+    body = []
+    for ks in module_symbols(module):
+        name = strip_symbol_end(ks.name)
+        if (ks.address, name) in seen:
+            continue
+        seen.add((ks.address, name))
+        letter = letters.get(name) if letters else None
+        body.append(Symbol(name, ks.address, letter or kallsyms_letter(ks.info), module.name))
+    body.sort(key=lambda s: s.address)
+    start = Symbol(f"_MODULE_START_{module.name}", module.base, "m", module.name, True)
+    end = Symbol(f"_MODULE_END_{module.name}", module.base + module.size, "m", module.name,
+                 True)
+    return [start, *body, end]
+
+
+class SymbolTable:
+    """crash's view of all symbols of one session (build with :func:`symbol_table`)."""
+
+    def __init__(self, kernel: list[Symbol], modules: list[LoadedModule]) -> None:
+        self.kernel = kernel
+        self._addresses = [s.address for s in kernel]
+        self._index = {id(s): i for i, s in enumerate(kernel)}
+        self.first_ksymbol = next((s.address for s in kernel if s.name in ("_text", "_stext")),
+                                  kernel[0].address if kernel else 0)
+        self.percpu = any(s.name == "__per_cpu_start" for s in kernel)
+        self._by_name: dict[str, list[Symbol]] = {}
+        for s in kernel:
+            self._by_name.setdefault(s.name, []).append(s)
+        self.modules: list[ModuleSymbols] = []
+        for module in modules:
+            self.modules.append(ModuleSymbols(module, _module_table(module, None)))
+        self._index_modules()
+
+    def _index_modules(self) -> None:
+        self._module_names: dict[str, list[Symbol]] = {}
+        for ms in self.modules:
+            for s in ms.symbols:
+                if not s.pseudo:
+                    self._module_names.setdefault(s.name, []).append(s)
+
+    # -- modules ---------------------------------------------------------------------------
+
+    def module(self, name: str) -> ModuleSymbols | None:
+        return next((m for m in self.modules if m.name == name), None)
+
+    def module_of(self, address: int) -> ModuleSymbols | None:
+        """The module whose memory holds ``address`` (crash's ``module_symbol()``)."""
+        return next((m for m in self.modules if m.module.contains(address)), None)
+
+    def load_module_object(self, name: str, path: str) -> None:
+        """Take a module's symbol letters from its object file (after ``mod -s``)."""
+        ms = self.module(name)
+        if ms is None:
+            raise LookupError(f"{name}: no such module")
+        ms.symbols = _module_table(ms.module, elf_symbol_letters(path))
+        ms.object_file = path
+        self._index_modules()
+
+    def unload_module_object(self, name: str | None = None) -> None:
+        """Forget the object file of one module (all modules if ``name`` is None)."""
+        for ms in self.modules:
+            if name is None or ms.name == name:
+                ms.symbols = _module_table(ms.module, None)
+                ms.object_file = None
+        self._index_modules()
+
+    # -- name → symbols --------------------------------------------------------------------
+
+    def lookup(self, name: str) -> list[Symbol]:
+        """Every symbol named ``name``: kernel ones in table order, then module ones."""
+        return self._by_name.get(name, []) + self._module_names.get(name, [])
+
+    def query(self, text: str) -> list[Symbol]:
+        """Symbols whose names contain ``text`` (crash's ``symbol_query()``), kernel first."""
+        found = [s for s in self.kernel if text in s.name]
+        for ms in self.modules:
+            found.extend(s for s in ms.symbols if not s.pseudo and text in s.name)
+        return found
+
+    # -- address → symbol ------------------------------------------------------------------
+
+    def in_ksymbol_range(self, address: int) -> bool:
+        """crash's ``in_ksymbol_range()``: inside the kernel table's span, or a module's."""
+        if self.kernel and self.kernel[0].address <= address <= self.kernel[-1].address:
+            return not (self.percpu and address < self.first_ksymbol)
+        return self.module_of(address) is not None
+
+    def value_search(self, address: int) -> tuple[Symbol, int] | None:
+        """The symbol containing ``address`` and the offset into it (crash's ``value_search``).
+
+        An exact match returns the first symbol at that address (skipping ``.text.``
+        section names, ``SyS_`` aliases and ``*_text_start`` markers as crash does); any
+        other address returns the last symbol below it.
+        """
+        if not self.in_ksymbol_range(address):
+            return None
+        module = self.module_of(address)
+        if module is not None:
+            return self._module_search(module, address)
+        kernel, addresses = self.kernel, self._addresses
+        i = bisect.bisect_left(addresses, address)
+        if i < len(kernel) and addresses[i] == address:
+            sym = kernel[i]
+            following = kernel[i + 1] if i + 1 < len(kernel) else None
+            same = following is not None and following.address == address
+            if same and (sym.name.startswith((".text.", "SyS_", "compat_SyS_"))
+                         or sym.name.endswith("_text_start")):
+                sym = following
+            return sym, 0
+        if i == 0:
+            return None
+        sym = kernel[i - 1]
+        return sym, address - sym.address
+
+    def _module_search(self, ms: ModuleSymbols, address: int) -> tuple[Symbol, int] | None:
+        symbols = ms.symbols
+        last = None
+        for i, sym in enumerate(symbols):
+            if sym.address == address:
+                if sym.pseudo and sym.name.startswith("_MODULE_END_"):
+                    break
+                if sym.pseudo:
+                    nxt = symbols[i + 1] if i + 1 < len(symbols) else None
+                    if nxt is not None and nxt.address == address and not nxt.pseudo:
+                        sym = nxt
+                elif sym.name.startswith("."):
+                    nxt = symbols[i + 1] if i + 1 < len(symbols) else None
+                    if nxt is not None and nxt.address == address:
+                        sym = nxt
+                return sym, 0
+            if sym.address > address:
+                found = last if last is not None else symbols[max(i - 1, 0)]
+                return found, address - found.address
+            if not sym.pseudo:
+                last = sym
+        return None
+
+    def neighbours(self, sym: Symbol) -> tuple[Symbol | None, Symbol | None]:
+        """(previous, next) symbol of ``sym`` in its table (crash ``sym -p``/``-n``)."""
+        if sym.module is None:
+            i = self._index.get(id(sym))
+            if i is None:
+                return None, None
+            prev = self.kernel[i - 1] if i > 0 else None
+            nxt = self.kernel[i + 1] if i + 1 < len(self.kernel) else None
+            return prev, nxt
+        ms = self.module(sym.module)
+        if ms is None:
+            return None, None
+        for i, s in enumerate(ms.symbols):
+            if s is sym:
+                prev = ms.symbols[i - 1] if i > 0 else None
+                nxt = ms.symbols[i + 1] if i + 1 < len(ms.symbols) else None
+                return prev, nxt
+        return None, None
+
+
+_tables: weakref.WeakKeyDictionary[Any, SymbolTable] = weakref.WeakKeyDictionary()
+
+
+def symbol_table(session: Session) -> SymbolTable:
+    """The session's symbol table (built once: the vmlinux symtab plus module kallsyms)."""
+    table = _tables.get(session)
+    if table is not None:
+        return table
+    if session.vmlinux_path is None:
+        from pycrash.api import CommandError
+
+        raise CommandError("no vmlinux: symbols are not available")
+    from pycrash.kernel.modules import loaded_modules
+
+    kernel = kernel_symbols(session.vmlinux_path, session.dump.kaslr_offset or 0)
+    try:
+        modules = loaded_modules(session)
+    except Exception:  # noqa: BLE001 - no module list readable: vmlinux symbols only
+        modules = []
+    table = SymbolTable(kernel, modules)
+    _tables[session] = table
+    return table
+
+
+def invalidate_symbol_table(session: Session) -> None:
+    """Forget the cached table (``mod -R`` re-reads the module list)."""
+    _tables.pop(session, None)
+
+
+# -- source lines ------------------------------------------------------------------------
+
+class LineTable:
+    """Address → (file, line) from an ELF file's DWARF line programs, the way gdb reports it.
+
+    gdb keeps one line table per source file and ends a file's entries where the program
+    switches to another file at the same address; in effect the answer for a pc is the last
+    row (in program order) at the highest address not above pc, statement rows preferred.
+    File names are the line header's directory joined with the file name; relative ones get
+    the compile directory in front (crash's ``gdb_get_line_number``).
+    """
+
+    def __init__(self, path: str) -> None:
+        from elftools.elf.elffile import ELFFile
+
+        self.path = path
+        self._file = open(path, "rb")  # noqa: SIM115 - kept open for pyelftools' lazy reads
+        elf = ELFFile(self._file)
+        self.relocatable = elf["e_type"] == "ET_REL"
+        self._dwarf = elf.get_dwarf_info(relocate_dwarf_sections=self.relocatable)
+        self._aranges = self._dwarf.get_aranges()
+        self._rows: dict[int, list] = {}
+        self._comp_dirs: dict[int, str] = {}
+
+    def _cu_rows(self, cu_offset: int) -> list:
+        rows = self._rows.get(cu_offset)
+        if rows is None:
+            cu = self._dwarf.get_CU_at(cu_offset)
+            top = cu.get_top_DIE()
+            comp_dir = top.attributes.get("DW_AT_comp_dir")
+            self._comp_dirs[cu_offset] = comp_dir.value.decode("utf-8", "replace") if comp_dir \
+                else ""
+            program = self._dwarf.line_program_for_CU(cu)
+            rows = []
+            if program is not None:
+                version = program["version"]
+                files = program["file_entry"]
+                dirs = program["include_directory"]
+                names: dict[int, str] = {}
+                for entry in program.get_entries():
+                    state = entry.state
+                    if state is None:
+                        continue
+                    name = names.get(state.file)
+                    if name is None:
+                        name = _line_file_name(files, dirs, state.file, version)
+                        names[state.file] = name
+                    rows.append((state.address, name, state.line, state.is_stmt,
+                                 state.end_sequence))
+            self._rows[cu_offset] = rows
+        return rows
+
+    def _cu_offset(self, address: int) -> int | None:
+        if self._aranges is not None:
+            offset = self._aranges.cu_offset_at_addr(address)
+            if offset is not None:
+                return offset
+        for cu in self._dwarf.iter_CUs():  # no .debug_aranges: the first CU with the pc
+            top = cu.get_top_DIE()
+            low = top.attributes.get("DW_AT_low_pc")
+            high = top.attributes.get("DW_AT_high_pc")
+            if low and high:
+                end = high.value if high.form == "DW_FORM_addr" else low.value + high.value
+                if low.value <= address < end:
+                    return cu.cu_offset
+        return None
+
+    def lookup(self, address: int) -> tuple[str, int] | None:
+        """(file name as gdb shows it, line) for a link-time address, or None."""
+        cu_offset = self._cu_offset(address)
+        if cu_offset is None:
+            return None
+        rows = self._cu_rows(cu_offset)
+        best_address = None
+        candidates: list = []
+        sequence: list = []
+        for row in rows:
+            row_address, _name, _line, _stmt, end = row
+            if end:
+                if sequence and sequence[0][0] <= address < row_address:
+                    for srow in sequence:
+                        if srow[0] <= address:
+                            if best_address is None or srow[0] > best_address:
+                                best_address, candidates = srow[0], [srow]
+                            elif srow[0] == best_address:
+                                candidates.append(srow)
+                    break
+                sequence = []
+                continue
+            sequence.append(row)
+        if not candidates:
+            return None
+        statements = [c for c in candidates if c[3]]
+        chosen = (statements or candidates)[-1]
+        name, line = chosen[1], chosen[2]
+        if not line:
+            return None
+        if not name.startswith("/"):
+            comp_dir = self._comp_dirs.get(cu_offset, "")
+            if comp_dir:
+                name = comp_dir + ("" if comp_dir.endswith("/") else "/") + name
+        return name, line
+
+
+def _line_file_name(files: Any, dirs: Any, index: int, version: int) -> str:
+    """The file name of line-program file ``index``: directory + "/" + name."""
+    position = index if version >= 5 else index - 1
+    if not 0 <= position < len(files):
+        return ""
+    entry = files[position]
+    name = entry.name.decode("utf-8", "replace")
+    if name.startswith("/"):
+        return name
+    dir_index = entry.dir_index
+    directory = ""
+    if version >= 5:
+        if 0 <= dir_index < len(dirs):
+            directory = dirs[dir_index].decode("utf-8", "replace")
+    elif dir_index > 0 and dir_index - 1 < len(dirs):
+        directory = dirs[dir_index - 1].decode("utf-8", "replace")
+    return f"{directory}/{name}" if directory else name
+
+
+_line_tables: dict[str, LineTable | None] = {}
+
+
+def line_table(path: str) -> LineTable | None:
+    """The (cached) line table of an ELF file, or None when it has no usable DWARF."""
+    if path not in _line_tables:
+        try:
+            _line_tables[path] = LineTable(path)
+        except Exception:  # noqa: BLE001 - no or damaged DWARF: no line numbers
+            _line_tables[path] = None
+    return _line_tables[path]
+
+
+def source_line(session: Session, address: int, object_file: str | None = None,
+                object_base: int = 0) -> str:
+    """gdb's "file: line" for a text address, as crash appends it to ``sym`` output.
+
+    ``object_file``/``object_base``: a module's object file and the runtime address its
+    ``.text`` was loaded at; otherwise the vmlinux (link address = runtime - KASLR offset).
+    Empty when there is no line information.
+    """
+    if object_file is not None:
+        table = line_table(object_file)
+        link_address = address - object_base
+    else:
+        if session.vmlinux_path is None:
+            return ""
+        table = line_table(str(session.vmlinux_path))
+        link_address = address - (session.dump.kaslr_offset or 0)
+    if table is None:
+        return ""
+    try:
+        found = table.lookup(link_address)
+    except Exception:  # noqa: BLE001 - damaged line program: no line number
+        return ""
+    if found is None:
+        return ""
+    filename, line = found
+    while "//" in filename:
+        filename = filename.replace("//", "/")
+    return f"{filename}: {line}"
+
+
+def kernel_text_ranges(vmlinux: str | os.PathLike[str], kaslr_offset: int) -> list[tuple[int, int]]:
+    """Runtime [start, end) of the vmlinux's code sections (crash's ``is_kernel_text()``)."""
+    sections, _entries, _strings = _read_elf_sections_only(vmlinux)
+    return [((s.addr + kaslr_offset) & ((1 << 64) - 1),
+             (s.addr + s.size + kaslr_offset) & ((1 << 64) - 1))
+            for s in sections if s.flags & SHF_EXECINSTR and s.flags & SHF_ALLOC and s.addr]
+
+
+def _read_elf_sections_only(path: str | os.PathLike[str]) -> tuple[list[_Section], list, bytes]:
+    with open(path, "rb") as f:
+        header = f.read(64)
+        shoff, = struct.unpack_from("<Q", header, 0x28)
+        shentsize, shnum, shstrndx = struct.unpack_from("<HHH", header, 0x3A)
+        f.seek(shoff)
+        raw = f.read(shentsize * shnum)
+        headers = [struct.unpack_from("<IIQQQQIIQQ", raw, i * shentsize) for i in range(shnum)]
+        f.seek(headers[shstrndx][4])
+        names = f.read(headers[shstrndx][5])
+    sections = [_Section(names[h[0]:names.find(b"\0", h[0])].decode("latin-1"), h[1], h[2],
+                         h[3], h[5]) for h in headers]
+    return sections, [], b""
+
+
+def iter_kernel_symbols(session: Session) -> Iterable[Symbol]:
+    return symbol_table(session).kernel
