@@ -62,13 +62,10 @@ def _demo_files() -> list[Path]:
     """The bundled sample: scenario "sysrq", its primary dump, and the sample vmlinux."""
     from pycrash import testing
 
-    info = testing.manifest("sysrq")
-    name = info.get("primary") if isinstance(info, dict) else None
-    names = testing.dump_names("sysrq")
-    if not name:
-        name = next((n for n in names if "zlib" in n), names[0] if names else None)
+    dumps = testing.manifest("sysrq")["dumps"]
+    name = next((d["name"] for d in dumps if d.get("primary")), None)
     if name is None:
-        raise FileNotFoundError("the sample dumps are not installed (sample-dumps/)")
+        raise FileNotFoundError("the sample manifest marks no primary dump")
     return [testing.vmlinux_path(), *testing.dump_paths("sysrq", name)]
 
 
