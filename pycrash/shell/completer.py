@@ -184,7 +184,7 @@ class Candidates:
             return []
         found = names.starting_with(word, MAX_CANDIDATES)
         if digits_only:
-            found = [n for n in found if n.isdigit()]
+            found = sorted((n for n in found if n.isdigit()), key=int)
         return [Candidate(n, meta=names.meta(n)) for n in found]
 
 
