@@ -73,8 +73,8 @@ def symbol_line(ctx: CommandContext, table: SymbolTable, sym: Symbol, offset: in
         source = ""
         ms = table.module(sym.module) if sym.module else None
         if ms is None or ms.object_file:
-            source = source_line(ctx.session, address, ms.object_file if ms else None,
-                                 ms.module.base if ms else 0)
+            base = ms.section_bases.get(".text", ms.module.base) if ms else 0
+            source = source_line(ctx.session, address, ms.object_file if ms else None, base)
         text += f" {source}"
     return SymLine(text, address, sym.type, sym.name, offset, sym.module, source or None)
 

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Symbol",
     "SymbolTable",
-    "elf_symbol_letters",
+    "object_symbols",
     "invalidate_symbol_table",
     "kernel_text_ranges",
     "line_table",
@@ -227,17 +227,35 @@ def kernel_symbols(vmlinux: str | os.PathLike[str], kaslr_offset: int) -> list[S
     return symbols
 
 
-def elf_symbol_letters(path: str | os.PathLike[str]) -> dict[str, str]:
-    """``{name: nm letter}`` of the defined symbols of an ELF object (a module's .ko)."""
+@dataclass(frozen=True)
+class ObjectSymbol:
+    """A defined symbol of a relocatable object (a module's .ko), as BFD reports it."""
+
+    name: str
+    value: int  # offset in its section
+    section: str
+    letter: str
+    is_section: bool
+
+
+def object_symbols(path: str | os.PathLike[str]) -> list[ObjectSymbol]:
+    """The defined symbols of an ELF object sorted the way crash sorts a module's (by value,
+    then name), section symbols included under their section's name."""
     sections, entries, strings = _read_elf(path)
-    letters: dict[str, str] = {}
-    for st_name, info, _other, shndx, _value, _size in entries[1:]:
-        if shndx == SHN_UNDEF or info & 0xF in (STT_SECTION, STT_FILE):
+    found = []
+    for st_name, info, _other, shndx, value, _size in entries[1:]:
+        if shndx == SHN_UNDEF or shndx >= len(sections) or info & 0xF == STT_FILE:
             continue
-        name = strip_symbol_end(_symbol_name(info, shndx, st_name, strings, sections))
-        if name:
-            letters.setdefault(name, _nm_letter(info, shndx, sections))
-    return letters
+        section = sections[shndx]
+        if not section.flags & SHF_ALLOC:
+            continue
+        name = _symbol_name(info, shndx, st_name, strings, sections)
+        if not name:
+            continue
+        found.append(ObjectSymbol(name, value, section.name, _nm_letter(info, shndx, sections),
+                                  info & 0xF == STT_SECTION))
+    found.sort(key=lambda s: (s.value, s.name))
+    return found
 
 
 def kallsyms_letter(info: int) -> str:
@@ -254,25 +272,58 @@ class ModuleSymbols:
     module: LoadedModule
     symbols: list[Symbol] = field(default_factory=list)
     object_file: str | None = None  # the .ko loaded with "mod -s", if any
+    section_bases: dict[str, int] = field(default_factory=dict)  # its sections' load addresses
 
     @property
     def name(self) -> str:
         return self.module.name
 
 
-def _module_table(module: LoadedModule, letters: dict[str, str] | None) -> list[Symbol]:
+def _module_table(module: LoadedModule, object_file: str | None = None,
+                  section_base: dict[str, int] | None = None) -> list[Symbol]:
+    """A module's symbols between its MODULE START/END markers.
+
+    From kallsyms alone (crash's letters from ``st_info``, kallsyms order at equal addresses),
+    or, once the object file is loaded (``mod -s``), from the object's own symbols the way
+    crash's ``store_load_module_symbols()`` does: addresses from the matching kallsyms
+    symbol, else the section's load address; names starting with "." skipped; sorted by
+    address then name.
+    """
     from pycrash.kernel.modules import module_symbols
 
-    seen: set[tuple[int, str]] = set()
-    body = []
-    for ks in module_symbols(module):
-        name = strip_symbol_end(ks.name)
-        if (ks.address, name) in seen:
-            continue
-        seen.add((ks.address, name))
-        letter = letters.get(name) if letters else None
-        body.append(Symbol(name, ks.address, letter or kallsyms_letter(ks.info), module.name))
-    body.sort(key=lambda s: s.address)
+    kallsyms = module_symbols(module)
+    body: list[Symbol] = []
+    if object_file is None:
+        seen: set[tuple[int, str]] = set()
+        for ks in kallsyms:
+            name = strip_symbol_end(ks.name)
+            if (ks.address, name) in seen:
+                continue
+            seen.add((ks.address, name))
+            body.append(Symbol(name, ks.address, kallsyms_letter(ks.info), module.name))
+        body.sort(key=lambda s: s.address)  # stable: kallsyms order at equal addresses
+    else:
+        by_name: dict[str, int] = {}
+        for ks in kallsyms:
+            by_name.setdefault(ks.name, ks.address)
+        objects = object_symbols(object_file)
+        # Where each section was loaded: from any of its symbols kallsyms knows.
+        if section_base is None:
+            section_base = {}
+        for obj in objects:
+            if not obj.is_section and obj.name in by_name:
+                section_base.setdefault(obj.section, by_name[obj.name] - obj.value)
+        for obj in objects:
+            if obj.name.startswith("."):
+                continue
+            address = by_name.get(obj.name) if not obj.is_section else None
+            if address is None:
+                base = section_base.get(obj.section)
+                if base is None:
+                    continue
+                address = base + obj.value
+            body.append(Symbol(strip_symbol_end(obj.name), address, obj.letter, module.name))
+        body.sort(key=lambda s: (s.address, s.name))
     start = Symbol(f"_MODULE_START_{module.name}", module.base, "m", module.name, True)
     end = Symbol(f"_MODULE_END_{module.name}", module.base + module.size, "m", module.name,
                  True)
@@ -294,7 +345,7 @@ class SymbolTable:
             self._by_name.setdefault(s.name, []).append(s)
         self.modules: list[ModuleSymbols] = []
         for module in modules:
-            self.modules.append(ModuleSymbols(module, _module_table(module, None)))
+            self.modules.append(ModuleSymbols(module, _module_table(module)))
         self._index_modules()
 
     def _index_modules(self) -> None:
@@ -318,16 +369,19 @@ class SymbolTable:
         ms = self.module(name)
         if ms is None:
             raise LookupError(f"{name}: no such module")
-        ms.symbols = _module_table(ms.module, elf_symbol_letters(path))
+        bases: dict[str, int] = {}
+        ms.symbols = _module_table(ms.module, path, bases)
         ms.object_file = path
+        ms.section_bases = bases
         self._index_modules()
 
     def unload_module_object(self, name: str | None = None) -> None:
         """Forget the object file of one module (all modules if ``name`` is None)."""
         for ms in self.modules:
             if name is None or ms.name == name:
-                ms.symbols = _module_table(ms.module, None)
+                ms.symbols = _module_table(ms.module)
                 ms.object_file = None
+                ms.section_bases = {}
         self._index_modules()
 
     # -- name → symbols --------------------------------------------------------------------

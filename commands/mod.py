@@ -1,0 +1,293 @@
+"""``mod``: list the loaded modules, load or drop their object files' symbols and debuginfo.
+
+Table format from crash's ``kernel.c:do_module_cmd``: ``MODULE`` (struct module) and ``BASE``
+centred in 16 columns, ``NAME`` as wide as the longest name, ``SIZE`` right-aligned as wide as
+the longest size, then the object file ("(not loaded)  [CONFIG_KALLSYMS]" until ``mod -s``).
+``mod -s`` also loads the object's DWARF into ``session.prog`` so that the module's types and
+variables work in every other command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pycrash.api import Arg, Command, CommandContext, CommandError, Complete, register
+from pycrash.kernel.symbols import ModuleSymbols, invalidate_symbol_table, symbol_table
+
+USAGE = "mod -s module [objfile] | -d module | -S [directory] [-D|-t|-r|-R|-o|-g]"
+
+
+def center(text: str, width: int, right: bool = False) -> str:
+    """crash's ``mkstring(..., CENTER|LJUST/RJUST)``: odd padding goes right (LJUST) or left."""
+    extra = width - len(text)
+    if extra <= 0:
+        return text
+    left = extra // 2 + (extra % 2 if right else 0)
+    return " " * left + text + " " * (extra - left)
+
+
+@dataclass
+class ModuleRow:
+    """One line of ``mod``'s table."""
+
+    module: int  # struct module address
+    name: str
+    base: int
+    size: int
+    object_file: str | None
+
+
+@dataclass
+class ModTable:
+    rows: list[ModuleRow] = field(default_factory=list)
+    header: bool = True
+    name_width: int = 4
+    size_width: int = 4
+
+
+@dataclass
+class TaintRow:
+    name: str
+    taints: str
+
+
+@dataclass
+class TaintTable:
+    rows: list[TaintRow] = field(default_factory=list)
+
+
+def _table(modules: list[ModuleSymbols], only: set[str] | None = None) -> ModTable:
+    table = ModTable()
+    # Column widths come from every module, as in crash, even when one row is shown.
+    table.name_width = max((len(m.name) for m in modules), default=0)
+    table.size_width = max((len(str(m.module.size)) for m in modules), default=0)
+    for ms in modules:
+        if only is not None and ms.name not in only:
+            continue
+        table.rows.append(ModuleRow(ms.module.struct_address, ms.name, ms.module.base,
+                                    ms.module.size, ms.object_file))
+    return table
+
+
+def _module_search_dirs(ctx: CommandContext) -> list[Path]:
+    session = ctx.session
+    dirs: list[Path] = [Path.cwd()]
+    try:
+        from pycrash.session import _module_search_dirs
+
+        dirs += _module_search_dirs(getattr(session, "vmlinux_origin", None),
+                                    session.vmcoreinfo.osrelease)
+    except Exception:  # noqa: BLE001 - the search list is a convenience
+        pass
+    return dirs
+
+
+def find_module_object(ctx: CommandContext, name: str, tree: str | None = None) -> str | None:
+    """A ``NAME.ko`` (or ``NAME-with-dashes.ko``) under the module search directories."""
+    wanted = {f"{name}.ko", f"{name.replace('_', '-')}.ko", f"{name}.ko.debug"}
+    dirs = [Path(tree)] if tree else _module_search_dirs(ctx)
+    for base in dirs:
+        if not base.is_dir():
+            continue
+        for candidate in wanted:
+            if (base / candidate).is_file():
+                return str(base / candidate)
+        for dirpath, _dirs, files in os.walk(base):
+            for filename in files:
+                if filename in wanted:
+                    return str(Path(dirpath) / filename)
+    return None
+
+
+def _is_elf(path: str) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) == b"\x7fELF"
+    except OSError:
+        return False
+
+
+def load_module_debuginfo(ctx: CommandContext, name: str, path: str) -> None:
+    """Give drgn the module's object file so that its types and variables resolve."""
+    import drgn
+
+    prog = ctx.session.prog
+    for module in prog.modules():
+        if isinstance(module, drgn.RelocatableModule) and module.name == name:
+            if module.wants_debug_file():
+                module.try_file(path, force=True)
+            return
+
+
+def load_module_symbols(ctx: CommandContext, name: str, path: str) -> None:
+    """``mod -s``: the object file's symbols for ``sym`` and its DWARF for everything else."""
+    if not _is_elf(path):
+        raise CommandError(f"{path}: not an ELF format object file")
+    table = symbol_table(ctx.session)
+    table.load_module_object(name, path)
+    try:
+        load_module_debuginfo(ctx, name, path)
+    except Exception as err:  # noqa: BLE001 - symbols loaded; types may still be missing
+        ctx.warn(f"{name}: debuginfo not loaded: {err}")
+
+
+def module_taints(ctx: CommandContext, ms: ModuleSymbols) -> str:
+    """The taint letters of a module: ``taint_flags[i].c_true`` for each module taint bit set
+    in ``module.taints`` (kernel/panic.c, Linux 4.10+)."""
+    taints = ms.module.taints
+    if not taints:
+        return ""
+    prog = ctx.session.prog
+    letters = []
+    for bit, flag in enumerate(prog["taint_flags"]):
+        if flag.module and taints >> bit & 1:
+            letters.append(chr(int(flag.c_true)))
+    return "".join(letters)
+
+
+@register
+class Mod(Command):
+    name = "mod"
+    summary = "module information and loading of symbols and debugging data"
+    description = (
+        "With no argument, displays basic information about the currently installed modules:\n"
+        "the address of the module structure, its name, base address, size, and the object\n"
+        "file whose symbols and debuginfo are loaded.\n"
+        "  -s module [objfile]  load the symbolic and debugging data of one module\n"
+        "  -d module            delete the symbolic and debugging data of one module\n"
+        "  -S [directory]       load the symbolic and debugging data of all modules\n"
+        "  -D                   delete the symbolic and debugging data of all modules\n"
+        "  -t                   display the contents of the module taint field\n"
+        "  -r                   read all debuginfo immediately (accepted, no effect)\n"
+        "  -R                   reinitialize the module data\n"
+        "  -o                   old-style module symbol loading (accepted, no effect)\n"
+        "  -g                   add section symbols (accepted, no effect)"
+    )
+    arguments = (
+        Arg("-s", dest="load", metavar="module", help="load one module's symbols"),
+        Arg("-d", dest="delete", metavar="module", help="delete one module's symbols"),
+        Arg("-S", dest="load_all", action="store_true", help="load all modules' symbols"),
+        Arg("-D", dest="delete_all", action="store_true", help="delete all modules' symbols"),
+        Arg("-t", dest="taints", action="store_true", help="show module taints"),
+        Arg("-r", dest="readnow", action="store_true", help="read debuginfo now"),
+        Arg("-R", dest="reinit", action="store_true", help="reinitialize module data"),
+        Arg("-o", dest="old", action="store_true", help="old-style symbol loading"),
+        Arg("-g", dest="sections", action="store_true", help="section symbols"),
+        Arg("file", nargs="?", complete=Complete.FILE, help="object file or directory"),
+    )
+
+    def run(self, ctx: CommandContext, args: argparse.Namespace) -> ModTable | TaintTable | None:
+        chosen = [args.load is not None, args.delete is not None, args.load_all,
+                  args.delete_all, args.taints, args.reinit, args.old]
+        if sum(chosen) > 1:
+            raise CommandError(f"usage: {USAGE}")
+        if args.old:
+            return None
+        if args.reinit:
+            invalidate_symbol_table(ctx.session)
+        table = symbol_table(ctx.session)
+        if not table.modules:
+            raise CommandError("no modules loaded in this kernel")
+        if args.load is not None:
+            return self._load_one(ctx, table, args.load, args.file)
+        if args.file is not None and not args.load_all:
+            raise CommandError(f"usage: {USAGE}")
+        if args.delete is not None:
+            name = self._module_name(table, args.delete)
+            table.unload_module_object(name)
+            return None
+        if args.delete_all:
+            table.unload_module_object(None)
+            return None
+        if args.taints:
+            return self._taints(ctx, table)
+        if args.load_all:
+            return self._load_all(ctx, table, args.file)
+        return _table(table.modules)
+
+    @staticmethod
+    def _module_name(table, word: str) -> str:
+        """A module named ``word``, or the module at hexadecimal address ``word``."""
+        if table.module(word) is not None:
+            return word
+        try:
+            address = int(word, 16)
+        except ValueError:
+            raise CommandError(f"usage: {USAGE}") from None
+        ms = table.module_of(address)
+        if ms is None:
+            raise CommandError(f"usage: {USAGE}")
+        return ms.name
+
+    def _load_one(self, ctx: CommandContext, table, word: str, path: str | None) -> ModTable:
+        name = self._module_name(table, word)
+        if path is not None and not os.path.exists(path):
+            found = find_module_object(ctx, name)
+            if found is None:
+                raise CommandError(f"{name}: cannot find or load object file: {path}")
+            path = found
+        elif path is None:
+            path = find_module_object(ctx, name)
+            if path is None:
+                raise CommandError(f"cannot find or load object file for {name} module")
+        load_module_symbols(ctx, name, path)
+        return _table(table.modules, {name})
+
+    def _load_all(self, ctx: CommandContext, table, tree: str | None) -> ModTable:
+        if tree is not None and not os.path.isdir(tree):
+            raise CommandError(f"{tree} is not a directory")
+        loaded = set()
+        for ms in table.modules:
+            path = find_module_object(ctx, ms.name, tree)
+            if path is None:
+                if ms.object_file:
+                    loaded.add(ms.name)
+                else:
+                    ctx.warn(f"cannot find or load object file for {ms.name} module")
+                continue
+            try:
+                load_module_symbols(ctx, ms.name, path)
+                loaded.add(ms.name)
+            except CommandError as err:
+                ctx.warn(str(err))
+        return _table(table.modules, loaded)
+
+    def _taints(self, ctx: CommandContext, table) -> TaintTable:
+        out = TaintTable()
+        for ms in table.modules:
+            if ms.module.taints:
+                out.rows.append(TaintRow(ms.name, module_taints(ctx, ms)))
+        return out
+
+    def render(self, ctx: CommandContext, data: ModTable | TaintTable | None) -> None:
+        if data is None:
+            return
+        write = ctx.out.write
+        if isinstance(data, TaintTable):
+            if not data.rows:
+                write("no tainted modules\n")
+                return
+            width = max(len(r.name) for r in data.rows)
+            write(f"{'NAME':<{width}}  TAINTS\n")
+            for row in data.rows:
+                write(f"{row.name:<{width}}  {row.taints}\n")
+            return
+        if not data.rows:
+            return
+        write(f"{center('MODULE', 16)}  {'NAME':<{data.name_width}}  {center('BASE', 16)}  "
+              f"{'SIZE':>{data.size_width}}  OBJECT FILE\n")
+        for row in data.rows:
+            obj = f"{row.object_file} " if row.object_file else "(not loaded)  [CONFIG_KALLSYMS]"
+            write(f"{row.module:>16x}  {row.name:<{data.name_width}}  {row.base:>16x}  "
+                  f"{row.size:>{data.size_width}}  {obj}\n")
+
+    def to_json(self, ctx: CommandContext, data: ModTable | TaintTable | None) -> object:
+        if data is None:
+            return []
+        if isinstance(data, TaintTable):
+            return [{"name": r.name, "taints": r.taints} for r in data.rows]
+        return [{"module": r.module, "name": r.name, "base": r.base, "size": r.size,
+                 "object_file": r.object_file} for r in data.rows]
