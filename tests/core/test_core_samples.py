@@ -1,0 +1,338 @@
+"""The core against the committed sample dumps (sample-dumps/, see pycrash.testing).
+
+Expected values come from the guest (manifest), from System.map, and from crash 8.0.6's
+recorded output — never from pycrash itself.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import struct
+
+import pytest
+import synth
+
+from pycrash import testing
+from pycrash.core import BeyondDumpError, ExcludedPageError, NotMappedError, open_dump
+
+try:
+    SCENARIOS = testing.scenarios()
+except Exception:  # noqa: BLE001 - no sample set in this checkout
+    SCENARIOS = []
+
+pytestmark = pytest.mark.skipif(not SCENARIOS, reason="no sample dumps")
+PAGE = 4096
+_OPEN: dict[tuple[str, str], object] = {}
+
+
+def dump_of(scenario: str, name: str):
+    key = (scenario, name)
+    if key not in _OPEN:
+        _OPEN[key] = open_dump(testing.dump_paths(scenario, name))
+    return _OPEN[key]
+
+
+def all_dumps():
+    return [(s, n) for s in SCENARIOS for n in testing.dump_names(s)]
+
+
+def manifest_int(text: str) -> int:
+    """Manifest numbers are hex strings, possibly written as ``0x-1cc00000``."""
+    text = text.strip()
+    neg = "-" in text
+    value = int(text.replace("-", ""), 16)
+    return -value if neg else value
+
+
+def system_map() -> dict[str, int]:
+    out = {}
+    for line in testing.system_map_path().read_text().splitlines():
+        parts = line.split()
+        if len(parts) == 3:
+            out.setdefault(parts[2], int(parts[0], 16))
+    return out
+
+
+def runtime_symbol(scenario: str, name: str) -> int:
+    """System.map address + the KASLR offset the guest reported."""
+    return system_map()[name] + manifest_int(testing.manifest(scenario)["kaslr_offset"])
+
+
+def crash_out(scenario: str, name: str, cmdline: str) -> str:
+    try:
+        return testing.crash_output(scenario, name, cmdline)
+    except (KeyError, FileNotFoundError, OSError) as exc:
+        pytest.skip(f"crash output for {cmdline!r} not recorded: {exc}")
+
+
+def find_cmd(scenario: str, name: str, prefix: str) -> list[str]:
+    try:
+        cmds = testing.crash_commands(scenario, name)
+    except (KeyError, FileNotFoundError, OSError) as exc:
+        pytest.skip(f"no crash recordings: {exc}")
+    return [c for c in cmds if c == prefix or c.startswith(prefix + " ")]
+
+
+# -- metadata ---------------------------------------------------------------------------
+@pytest.mark.parametrize("scenario,name", all_dumps())
+def test_metadata_matches_manifest(scenario, name):
+    m = testing.manifest(scenario)
+    info = next(d for d in m["dumps"] if d["name"] == name)
+    d = dump_of(scenario, name)
+    if info["format"] == "flattened":
+        assert d.flattened and d.format == "kdump"
+    elif info["format"] == "split":
+        assert d.split and d.format == "kdump" and len(d.paths) == len(info["files"])
+    else:
+        assert d.format == info["format"] and not d.flattened
+    assert d.compression == info["compression"]
+    if d.format == "kdump":
+        assert d.dump_level == info["dump_level"]
+    assert d.kaslr_offset == manifest_int(m["kaslr_offset"])
+    assert d.phys_base == manifest_int(m["phys_base"]) % (1 << 64)
+    assert d.paging_levels == int(m["paging"][0])
+    assert d.vmcoreinfo.osrelease == m["kernel"]["release"]
+    assert d.vmcoreinfo.build_id == m["kernel"]["build_id"]
+    assert len(d.cpus) == m["cpus"]
+    assert d.page_size == PAGE
+
+
+@pytest.mark.parametrize("scenario,name", all_dumps())
+def test_banner_at_symbol(scenario, name):
+    m = testing.manifest(scenario)
+    d = dump_of(scenario, name)
+    addr = runtime_symbol(scenario, "linux_banner")
+    assert d.read_cstring(addr).decode() == m["kernel"]["banner"]
+    # the same bytes through the direct map and physically
+    pa = d.vtop(addr)
+    assert d.read(pa, 64, physical=True) == d.read(addr, 64)
+    assert d.read(d.layout.page_offset_base + pa, 64) == d.read(addr, 64)
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_layout_matches_kernel_variables(scenario):
+    """Bases found without vmlinux equal the kernel's own variables (System.map)."""
+    name = testing.dump_names(scenario)[0]
+    d = dump_of(scenario, name)
+    for var in ("page_offset_base", "vmemmap_base"):
+        actual = d.read_u64(runtime_symbol(scenario, var))
+        assert getattr(d.layout, var) == actual, var
+    assert d.pgtable.root == d.vtop(runtime_symbol(scenario, "init_top_pgt"))
+    vmalloc_base = d.read_u64(runtime_symbol(scenario, "vmalloc_base"))
+    assert d.layout.kind(vmalloc_base + 0x1000) == "vmalloc"
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_module_globals(scenario):
+    """The test module's globals (vmalloc'd module space: a real page-table walk)."""
+    m = testing.manifest(scenario)
+    gt = m["ground_truth"]
+    syms = gt.get("module_kallsyms", {})
+    if "pycrash_test_value" not in syms:
+        pytest.skip("module symbols not recorded")
+    for name in testing.dump_names(scenario):
+        d = dump_of(scenario, name)
+        addr = int(syms["pycrash_test_value"]["address"], 16)
+        assert d.translate(addr).kind == "module"
+        assert d.read_u64(addr) == int(gt["module_globals"]["pycrash_test_value"], 16)
+        text = d.read_cstring(int(syms["pycrash_test_string"]["address"], 16))  # char[]
+        assert text.decode() == gt["module_globals"]["pycrash_test_string"]
+
+
+# -- cross-format identity ----------------------------------------------------------------
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_formats_byte_identical(scenario):
+    names = testing.dump_names(scenario)
+    dumps = {n: dump_of(scenario, n) for n in names}
+    ranges = dumps[names[0]].physical_ranges()
+    common = []
+    for start, end in ranges:
+        for pfn in range(-(-start // PAGE), end // PAGE):
+            if all(d.page_state(pfn) == "present" for d in dumps.values()):
+                common.append(pfn)
+    assert len(common) > 1000
+    rng = random.Random(1234)
+    sample = rng.sample(common, min(len(common), 2500))
+    ref = dumps[names[0]]
+    for pfn in sample:
+        want = ref.read(pfn * PAGE, PAGE, physical=True)
+        for n, d in dumps.items():
+            assert d.read(pfn * PAGE, PAGE, physical=True) == want, (n, hex(pfn))
+    # Excluded pages of the -d 31 kdump are reported as such, with the address.
+    kd = dumps.get("zlib31")
+    if kd is not None:
+        pfn = next(p for s, e in ranges for p in range(s // PAGE, e // PAGE)
+                   if kd.page_state(p) == "excluded")
+        with pytest.raises(ExcludedPageError) as ei:
+            kd.read(pfn * PAGE + 0x10, 8, physical=True)
+        assert ei.value.address == pfn * PAGE + 0x10
+        assert "dump level 31" in str(ei.value)
+        full = dumps.get("full")
+        if full is not None:  # the unfiltered dump has that page
+            assert len(full.read(pfn * PAGE, PAGE, physical=True)) == PAGE
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_beyond_end(scenario):
+    for name in testing.dump_names(scenario):
+        d = dump_of(scenario, name)
+        top = d.physical_ranges()[-1][1]
+        with pytest.raises(BeyondDumpError) as ei:
+            d.read(top + 0x123000, 8, physical=True)
+        assert ei.value.address == top + 0x123000
+        va = d.layout.page_offset_base + top + 0x5000
+        with pytest.raises(BeyondDumpError) as ei:
+            d.read(va, 8)
+        assert ei.value.address == va
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_unmapped_vmalloc(scenario):
+    d = dump_of(scenario, testing.dump_names(scenario)[0])
+    vmalloc_base = d.read_u64(runtime_symbol(scenario, "vmalloc_base"))
+    addr = vmalloc_base + (31 << 40)  # near the end of the 32 TB vmalloc area: unused
+    with pytest.raises(NotMappedError) as ei:
+        d.read(addr, 8)
+    assert ei.value.address == addr and ei.value.level in ("PGD", "PUD", "PMD", "PTE")
+
+
+# -- snappy: re-encode a real dump --------------------------------------------------------
+@pytest.mark.parametrize("scenario", SCENARIOS[:1])
+def test_snappy_reencoded(scenario, tmp_path):
+    src = dump_of(scenario, "zlib31")
+    layer = src.layer
+    notes = layer.src.pread(layer.header.offset_note, layer.header.size_note)
+
+    def page(pfn):
+        return src.read(pfn * PAGE, PAGE, physical=True)
+
+    path = synth.write_kdump(
+        tmp_path / "snappy.kdump", max_mapnr=layer.max_mapnr,
+        is_ram=lambda pfn: layer.bm_ram[pfn], page=page, notes=notes,
+        vmcoreinfo=layer.vmcoreinfo_text, phys_base=layer.header.phys_base, flag=4,
+        excluded=lambda pfn: not layer.bm_dump[pfn], dump_level=31)
+    m = testing.manifest(scenario)
+    with open_dump(path) as d:
+        assert d.compression == "snappy"
+        assert d.read_cstring(runtime_symbol(scenario, "linux_banner")).decode() == \
+            m["kernel"]["banner"]
+        rng = random.Random(5)
+        present = [p for p in range(layer.max_mapnr) if src.page_state(p) == "present"]
+        for pfn in rng.sample(present, 800):
+            assert d.read(pfn * PAGE, PAGE, physical=True) == page(pfn)
+        assert d.page_counts() == src.page_counts()
+
+
+# -- crash's recorded output ---------------------------------------------------------------
+_REG_NAMES = {"RFLAGS": "eflags", "CS": "cs", "SS": "ss"}
+
+
+def parse_help_r(text: str) -> dict[int, dict[str, int]]:
+    cpus: dict[int, dict[str, int]] = {}
+    cur = None
+    for line in text.splitlines():
+        mo = re.match(r"\s*CPU (\d+):", line)
+        if mo:
+            cur = cpus.setdefault(int(mo.group(1)), {})
+            line = line[mo.end():]
+        if cur is None:
+            continue
+        for reg, val in re.findall(r"\b([A-Z][A-Z0-9]*):\s+([0-9a-f]+)\b", line):
+            cur[_REG_NAMES.get(reg, reg.lower())] = int(val, 16)
+    return cpus
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_registers_match_crash_help_r(scenario):
+    m = testing.manifest(scenario)
+    name = next(d["name"] for d in m["dumps"] if d.get("primary"))
+    if "help -r" not in find_cmd(scenario, name, "help"):
+        pytest.skip("help -r not recorded")
+    expected = parse_help_r(crash_out(scenario, name, "help -r"))
+    assert expected, "could not parse crash's help -r"
+    d = dump_of(scenario, name)
+    panic_cpu = m["panic"]["cpu"]
+    for cpu, regs in expected.items():
+        if cpu != panic_cpu and len(d.cpus) < len(expected):
+            continue
+        mine = d.cpu(cpu)
+        assert mine is not None, cpu
+        for reg, value in regs.items():
+            assert mine.registers[reg] == value, (cpu, reg)
+    assert panic_cpu in expected
+    assert d.cpu(panic_cpu).pid == m["panic"]["pid"]
+
+
+def parse_vtop(text: str) -> tuple[int, int, list[tuple[str, int, int]], str | None]:
+    """(vaddr, paddr, [(level, entry_paddr, value)], page size) from crash's vtop."""
+    lines = text.splitlines()
+    i = next(k for k, line in enumerate(lines) if line.startswith("VIRTUAL"))
+    vaddr, paddr = (int(x, 16) for x in lines[i + 1].split()[:2])
+    entries = []
+    size = None
+    for line in lines[i + 2:]:
+        mo = re.match(r"\s*(PGD|P4D|PUD|PMD|PTE): ([0-9a-f]+) => ([0-9a-f]+)", line)
+        if mo:
+            entries.append((mo.group(1), int(mo.group(2), 16), int(mo.group(3), 16)))
+        mo = re.match(r"PAGE DIRECTORY: ([0-9a-f]+)", line)
+        if mo:
+            entries.append(("TOP", -1, int(mo.group(1), 16)))
+        mo = re.match(r"\s*PAGE: [0-9a-f]+\s*(\((\w+)\))?", line)
+        if mo:
+            size = mo.group(2) or "4KB"
+            break
+    return vaddr, paddr, entries, size
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_vtop_matches_crash(scenario):
+    m = testing.manifest(scenario)
+    name = next(d["name"] for d in m["dumps"] if d.get("primary"))
+    cmds = [c for c in find_cmd(scenario, name, "vtop") if "-c" not in c.split()]
+    if not cmds:
+        pytest.skip("no kernel vtop recorded")
+    d = dump_of(scenario, name)
+    checked = 0
+    for cmd in cmds:
+        text = crash_out(scenario, name, cmd)
+        if "VIRTUAL" not in text:
+            continue
+        vaddr, paddr, entries, size = parse_vtop(text)
+        t = d.translate(vaddr)
+        assert t.paddr == paddr, cmd
+        assert {"4KB": 4096, "2MB": 2 << 20, "1GB": 1 << 30}[size or "4KB"] == t.page_size
+        mine = t.entries
+        # crash prints the top-level entry as "PAGE DIRECTORY: value" (no address), then
+        # the lower levels as "LEVEL: entry_paddr => value" (5-level: "P4D" for our PGD).
+        assert entries[0][0] == "TOP" and entries[0][2] == mine[0].value
+        for (lvl, epa, val), e in zip(entries[1:], mine[1:], strict=True):
+            assert (epa, val) == (e.entry_paddr, e.value), (cmd, lvl)
+        checked += 1
+    assert checked
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_rd_matches_crash(scenario):
+    m = testing.manifest(scenario)
+    name = next(d["name"] for d in m["dumps"] if d.get("primary"))
+    d = dump_of(scenario, name)
+    cmds = [c for c in find_cmd(scenario, name, "rd") if re.fullmatch(
+        r"rd (-p )?-8 [0-9a-f]+ \d+", c)]
+    if not cmds:
+        pytest.skip("no rd -8 recorded")
+    for cmd in cmds:
+        text = crash_out(scenario, name, cmd)
+        parts = cmd.split()
+        physical = "-p" in parts
+        for line in text.splitlines():
+            mo = re.match(r"([0-9a-f]+):\s+((?:[0-9a-f]{2} )+)", line)
+            if not mo:
+                continue
+            addr = int(mo.group(1), 16)
+            want = bytes(int(x, 16) for x in mo.group(2).split())
+            assert d.read(addr, len(want), physical=physical) == want, cmd
+
+
+def test_struct_sanity():
+    assert struct.calcsize("<Q") == 8
