@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from .dump import Dump, open_dump
-from .errors import DumpFormatError, FaultError, PycrashError
+from .errors import DumpFormatError, FaultError, NotMappedError, PycrashError
 from .layer import describe_dump_level
-from .x86_64 import Translation
+from .x86_64 import TableEntry, Translation
 
 __all__ = ["main", "format_hexdump", "format_vtop", "format_info"]
 
@@ -52,15 +52,29 @@ def format_hexdump(address: int, data: bytes, width: int = 16) -> str:
     return "\n".join(lines)
 
 
-def format_vtop(t: Translation) -> str:
-    """The walk, level by level, in the spirit of crash's ``vtop``."""
-    size = {4096: "4KB", 2 << 20: "2MB", 1 << 30: "1GB"}.get(t.page_size, str(t.page_size))
-    out = [f"{'VIRTUAL':<17} {'PHYSICAL':<16}", f"{t.vaddr:<17x} {t.paddr:<16x}", ""]
-    if t.entries:
-        out.append(f"{t.entries[0].level} DIRECTORY: {t.entries[0].table_paddr:x}")
-    for e in t.entries:
-        out.append(f"{e.level:>6}: {e.entry_paddr:x} => {e.value:x}")
-    out.append(f"  PAGE: {t.paddr & ~(t.page_size - 1):x}  ({size})  [{t.kind}]")
+def format_walk(entries: Sequence[TableEntry], root_label: int | None = None) -> list[str]:
+    """Table entries as crash's ``vtop`` prints them: ``PGD DIRECTORY`` (the root; crash
+    shows the kernel's as the virtual address of ``init_top_pgt``), ``PAGE DIRECTORY``
+    (the top-level entry), then ``LEVEL: entry address => value`` (in 5-level mode crash
+    calls the 4th level ``P4D``; pycrash's ``TableEntry.level`` calls it ``PGD``)."""
+    if not entries:
+        return []
+    five = entries[0].level == "PML5"
+    root = entries[0].table_paddr if root_label is None else root_label
+    out = [f"PGD DIRECTORY: {root:x}", f"PAGE DIRECTORY: {entries[0].value:x}"]
+    for e in entries[1:]:
+        name = "P4D" if five and e.level == "PGD" else e.level
+        out.append(f"   {name}: {e.entry_paddr:x} => {e.value:x}")
+    return out
+
+
+def format_vtop(t: Translation, root_label: int | None = None) -> str:
+    """The walk, level by level, in the layout of crash's ``vtop``."""
+    size = {2 << 20: "  (2MB)", 1 << 30: "  (1GB)"}.get(t.page_size, "")
+    out = [f"{'VIRTUAL':<16}  PHYSICAL", f"{t.vaddr:<16x}  {t.paddr:x}", ""]
+    out += format_walk(t.entries, root_label)
+    out.append(f"  PAGE: {t.paddr & ~(t.page_size - 1):x}{size}")
+    out.append(f"  KIND: {t.kind}")
     return "\n".join(out)
 
 
@@ -143,7 +157,16 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None,
         elif args.cmd == "vtop":
             addr = parse_address(args.address, dump)
             root = int(args.root, 16) if args.root else None
-            out.write(format_vtop(dump.translate(addr, root)) + "\n")
+            # crash labels the kernel root with init_top_pgt's virtual address
+            label = dump.vmcoreinfo.symbol("init_top_pgt") if root is None else None
+            try:
+                t = dump.translate(addr, root)
+            except NotMappedError as exc:
+                if exc.entries:
+                    out.write(f"{'VIRTUAL':<16}  PHYSICAL\n{addr:<16x}  (not mapped)\n\n")
+                    out.write("\n".join(format_walk(exc.entries, label)) + "\n")
+                raise
+            out.write(format_vtop(t, label) + "\n")
     except (FaultError, ValueError) as exc:
         err.write(f"pycrash: {args.cmd}: {exc}\n")
         return 1

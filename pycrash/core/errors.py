@@ -90,8 +90,11 @@ class NotMappedError(FaultError):
 
     kind = "not-mapped"
 
-    def __init__(self, address: int, reason: str = "", *, level: str | None = None) -> None:
+    def __init__(self, address: int, reason: str = "", *, level: str | None = None,
+                 entries: list | None = None) -> None:
         self.level = level
+        #: the page-table entries visited before the walk stopped (TableEntry list)
+        self.entries = entries or []
         if not reason:
             reason = f"not mapped ({level} entry not present)" if level else "not mapped"
         super().__init__(address, reason, physical=False)

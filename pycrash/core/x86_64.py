@@ -29,6 +29,7 @@ EFI_VA_START = 0xFFFFFFFF00000000
 # Entry bits.
 _P = 1 << 0
 _PSE = 1 << 7
+_PROTNONE = 1 << 8
 # Physical address bits 12..51 of a table/4 KiB entry; 2 MiB and 1 GiB leaf entries use
 # bits 21..51 / 30..51 (bit 12 of a large-page entry is PAT, not address).
 ADDR_MASK = 0x000FFFFFFFFFF000
@@ -179,14 +180,17 @@ class X86_64PageTable:
         entries: list[TableEntry] = []
         read = self._read_u64
         mask = self.entry_mask
+        # User PTEs/PMDs of PROT_NONE mappings have Present clear and _PAGE_PROTNONE (the
+        # Global bit, bit 8) set; the kernel's pte_present() counts them as present.
+        present = _P | _PROTNONE if vaddr < layout.user_top else _P
         for level, shift in self.levels:
             index = (vaddr >> shift) & 0x1FF
             entry_pa = table + 8 * index
             value = read(entry_pa)
             entries.append(TableEntry(level, table, index, entry_pa, value))
             value &= mask
-            if not value & _P:
-                raise NotMappedError(vaddr, level=level)
+            if not value & present:
+                raise NotMappedError(vaddr, level=level, entries=entries)
             if shift == 12:
                 return Translation(vaddr, (value & ADDR_MASK) | (vaddr & 0xFFF), 4096,
                                    entries, kind)

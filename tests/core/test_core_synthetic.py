@@ -447,8 +447,15 @@ def test_cli(dset, tmp_path):
     assert f"{m.vmalloc_unmapped:#x}" in err
     code, out, err = _cli("vtop", f, f"{m.vmalloc_page + 0x10:x}")
     assert code == 0 and f"{m.vmalloc_pa + 0x10:x}" in out.splitlines()[1]
-    for level, entry_pa, value in m.expected_walk(m.vmalloc_page):
-        assert f"{level}: {entry_pa:x} => {value:x}" in out
+    walk = m.expected_walk(m.vmalloc_page)
+    assert f"PGD DIRECTORY: {m.symbols['init_top_pgt']:x}" in out
+    assert f"PAGE DIRECTORY: {walk[0][2]:x}\n" in out
+    for level, entry_pa, value in walk[1:]:
+        level = "P4D" if m.levels == 5 and level == "PGD" else level
+        assert f"   {level}: {entry_pa:x} => {value:x}\n" in out
+    assert f"  PAGE: {m.vmalloc_pa:x}\n" in out
+    code, out, err = _cli("vtop", f, f"{m.vmalloc_unmapped:x}")
+    assert code == 1 and "(not mapped)" in out and "PTE entry not present" in err
     junk = tmp_path / "junk"
     junk.write_bytes(b"x" * 5000)
     code, out, err = _cli("info", junk)
