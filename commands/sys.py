@@ -111,7 +111,9 @@ def system_summary(session: Any) -> dict[str, Any]:
     records = printk.get_printk_records(session)
     date = sysinfo.xtime_seconds(session)
     return {
-        "kernel": str(getattr(session, "vmlinux_path", "") or ""),
+        # crash prints the vmlinux name as it was given on the command line
+        "kernel": str(getattr(session, "vmlinux_origin", None)
+                      or getattr(session, "vmlinux_path", "") or ""),
         "tainted": sysinfo.tainted_mask(session) != 0,
         "livepatch": "K" in letters,
         "dumpfiles": [str(path) for path in dump.paths],

@@ -547,6 +547,9 @@ def printk_safe_text(
     """
     if not _has_debuginfo(session):
         return ""
+    # Check the ELF symbol table first: it is cheap, while the types need the DWARF.
+    if all(session.symbol_address(name) is None for name in ("nmi_print_seq", "safe_print_seq")):
+        return ""
     prog = session.prog
     try:
         seq_buf_type = prog.type("struct printk_safe_seq_buf")
