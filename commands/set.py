@@ -247,6 +247,5 @@ def _task_of(session: Session, word: str) -> int:
 
     found = resolve_task(task_table(session), word)
     if not found:
-        kind = "pid" if word.isdigit() else "task or pid"
-        raise CommandError(f"invalid {kind}: {word}")
+        raise CommandError(f"invalid task or pid value: {word}")
     return found[0].task
