@@ -148,6 +148,7 @@ class Dump:
         self._psize = layer.page_size
         self._mask = layer.page_size - 1
         self._zero_page = bytes(layer.page_size)
+        self._explaining = False
         self._pcache = PageCache(cache_pages)
         self._tcache = TranslationCache(tcache_pages)
 
@@ -277,7 +278,11 @@ class Dump:
             return data
         try:
             data = self.layer.read_page(pfn)
-        except (ExcludedPageError, MissingPageError):
+        except ExcludedPageError as exc:
+            if not self.zero_excluded:
+                raise self._explain_excluded(exc, pfn) from None
+            data = self._zero_page
+        except MissingPageError:
             if not self.zero_excluded:
                 raise
             data = self._zero_page
@@ -303,19 +308,98 @@ class Dump:
             try:
                 page = self._page(pos >> shift)
                 out.append(page[off:off + take])
-            except FaultError:
+            except FaultError as exc:
+                if not layer.direct:
+                    raise exc.moved(max(exc.address, pos)) from None
                 # A page only partly in the dump (ELF segment ends mid-page): read the
                 # requested bytes alone, which faults with their exact address if absent.
                 try:
                     out.append(layer.read(pos, take))
-                except (ExcludedPageError, MissingPageError) as exc:
+                except ExcludedPageError as exc2:
                     if not self.zero_excluded:
-                        raise exc.moved(max(exc.address, pos)) from None
+                        exc2 = self._explain_excluded(exc2, exc2.address >> shift)
+                        raise exc2.moved(max(exc2.address, pos)) from None
                     out.append(bytes(take))
-                except FaultError as exc:
-                    raise exc.moved(max(exc.address, pos)) from None
+                except MissingPageError as exc2:
+                    if not self.zero_excluded:
+                        raise exc2.moved(max(exc2.address, pos)) from None
+                    out.append(bytes(take))
+                except FaultError as exc2:
+                    raise exc2.moved(max(exc2.address, pos)) from None
             pos += take
         return b"".join(out)
+
+    def _explain_excluded(self, exc: ExcludedPageError, pfn: int) -> ExcludedPageError:
+        if self._explaining:
+            return exc
+        self._explaining = True
+        try:
+            kind = self.excluded_kind(pfn)
+        finally:
+            self._explaining = False
+        if kind is None:
+            return exc
+        return ExcludedPageError(exc.address, exc.reason.replace(
+            "page excluded (", f"page excluded ({kind} page; ", 1), physical=True)
+
+    def excluded_kind(self, pfn: int) -> str | None:
+        """Why makedumpfile probably left page ``pfn`` out, judged from its ``struct page``
+        the way makedumpfile decides (``makedumpfile.c`` ``__exclude_unnecessary_pages``):
+        "free" (in a buddy free block), "user" (anonymous), "cache" or "cache private"
+        (page cache, with PG_private), or None when the page's struct page doesn't say.
+        Needs VMCOREINFO's struct page offsets and the vmemmap base."""
+        v = self.vmcoreinfo
+        base = self.layout.vmemmap_base
+        size = v.size("page")
+        off_flags = v.offset("page.flags")
+        off_mapping = v.offset("page.mapping")
+        off_mapcount = v.offset("page._mapcount")
+        if base is None or size is None or off_flags is None or off_mapping is None:
+            return None
+
+        def page(n: int) -> bytes | None:
+            try:
+                return self.read(base + n * size, size)
+            except FaultError:
+                return None
+
+        buddy = v.number("PAGE_BUDDY_MAPCOUNT_VALUE")
+        off_private = v.offset("page.private")
+        if buddy is not None and off_mapcount is not None:
+            # A free block of 2^order pages is marked only in its first page (PageBuddy,
+            # order in page.private).
+            for order in range(0, 11):
+                head = pfn & ~((1 << order) - 1)
+                raw = page(head)
+                if raw is None:
+                    break
+                mapcount = struct.unpack_from("<i", raw, off_mapcount)[0]
+                if mapcount == buddy:
+                    if order == 0 or off_private is None or \
+                            struct.unpack_from("<Q", raw, off_private)[0] >= order:
+                        return "free"
+        raw = page(pfn)
+        if raw is None:
+            return None
+        off_head = v.offset("page.compound_head")
+        if off_head is not None:
+            head = struct.unpack_from("<Q", raw, off_head)[0]
+            if head & 1:  # tail page of a compound page: the head has mapping and flags
+                try:
+                    raw = self.read(head - 1, size)
+                except FaultError:
+                    return None
+        flags = struct.unpack_from("<Q", raw, off_flags)[0]
+        mapping = struct.unpack_from("<Q", raw, off_mapping)[0]
+        if mapping & 1:  # PAGE_MAPPING_ANON
+            return "user"
+        swapcache = v.number("PG_swapcache")
+        private = v.number("PG_private")
+        if mapping or (swapcache is not None and flags >> swapcache & 1):
+            if private is not None and flags >> private & 1:
+                return "cache private"
+            return "cache"
+        return None
 
     def read_phys_u64(self, paddr: int) -> int:
         off = paddr & self._mask

@@ -241,7 +241,8 @@ class Machine:
 # -- ELF writer ---------------------------------------------------------------------------
 def write_elf(path: Path, m: Machine, *, segments: list[tuple[int, int, int]] | None = None,
               e_flags: int = 0, notes: bytes | None = None, text_segment: bool = True,
-              truncate_to: int | None = None) -> Path:
+              truncate_to: int | None = None,
+              extra_loads: list[tuple[int, int, int, int]] = ()) -> Path:
     """ELF64 ET_CORE. ``segments``: (paddr, memsz, filesz) per PT_LOAD; default: one per
     RAM range, full. A kexec-style kernel-text segment (vaddr in the text mapping)
     is added when ``text_segment``."""
@@ -251,6 +252,7 @@ def write_elf(path: Path, m: Machine, *, segments: list[tuple[int, int, int]] | 
     loads = [(pa, m.page_offset_base + pa, memsz, filesz) for pa, memsz, filesz in segments]
     if text_segment:
         loads.append((m.text_pa, m.text_va, 4 << 20, 4 << 20))
+    loads += list(extra_loads)  # (paddr, vaddr, memsz, filesz); paddr -1 = none
     notes = m.notes() if notes is None else notes
     phnum = 1 + len(loads)
     phoff = 64
@@ -262,9 +264,9 @@ def write_elf(path: Path, m: Machine, *, segments: list[tuple[int, int, int]] | 
     phdrs = struct.pack("<IIQQQQQQ", 4, 0, note_off, 0, 0, len(notes), len(notes), 0)
     data_off = off
     for pa, va, memsz, filesz in loads:
-        phdrs += struct.pack("<IIQQQQQQ", 1, 7, data_off if filesz else 0, va, pa, filesz,
-                             memsz, PAGE)
-        body += m.mem[pa:pa + filesz]
+        phdrs += struct.pack("<IIQQQQQQ", 1, 7, data_off if filesz else 0, va,
+                             pa % (1 << 64), filesz, memsz, PAGE)
+        body += m.mem[pa:pa + filesz] if pa >= 0 else bytes(filesz)
         data_off += filesz
     ehdr = b"\x7fELF" + bytes([2, 1, 1, 0]) + bytes(8)
     ehdr += struct.pack("<HHIQQQIHHHHHH", 4, 62, 1, 0, phoff, 0, e_flags, 64, 56, phnum,

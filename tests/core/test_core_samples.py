@@ -336,3 +336,20 @@ def test_rd_matches_crash(scenario):
 
 def test_struct_sanity():
     assert struct.calcsize("<Q") == 8
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_excluded_pages_explained(scenario):
+    """Every page a -d 31 kdump left out is free, user or page cache by its struct page
+    (kdump files keep zero pages, as one shared stored page)."""
+    d = dump_of(scenario, "zlib31")
+    excluded = [p for s, e in d.physical_ranges() for p in range(s // PAGE, e // PAGE)
+                if d.page_state(p) == "excluded"]
+    kinds = {p: d.excluded_kind(p) for p in excluded}
+    assert None not in kinds.values()
+    assert set(kinds.values()) <= {"free", "user", "cache", "cache private"}
+    user = next((p for p, k in kinds.items() if k == "user"), None)
+    if user is not None:
+        with pytest.raises(ExcludedPageError, match=r"^page excluded \(user page; dump "
+                           r"level 31: .*\): physical address 0x"):
+            d.read(user * PAGE, 8, physical=True)

@@ -481,3 +481,32 @@ def test_random_virtual_cache_consistency(dset):
             if synth.excluded_user(pa // PAGE):
                 continue
             assert d.read(va, 8) == bytes(m.mem[pa:pa + 8]), hex(va)
+
+
+def test_kcore_layout(tmp_path):
+    """A /proc/kcore-shaped ELF: NT_TASKSTRUCT note, RAM + TEXT + vmalloc (p_paddr -1)."""
+    m = synth.Machine(crashtime=False, seed=11)
+    notes = synth.note(b"CORE", 1, bytes(336)) + synth.note(b"CORE", 4, bytes(64)) + \
+        synth.note(b"VMCOREINFO", 0, m.vmcoreinfo())
+    p = synth.write_elf(tmp_path / "kcore", m, notes=notes,
+                        extra_loads=[(-1, m.vmalloc_base, 1 << 30, PAGE)])
+    with open_dump(p) as d:
+        assert d.format == "kcore" and d.producer == "kcore"
+        assert d.physical_ranges() == [(0, m.hole[0]), (m.hole[1], m.mem_size)]
+        assert d.read(m.vmalloc_page + 0x10, 32) == m.known[m.vmalloc_page + 0x10][:32]
+        assert d.read_cstring(m.symbols["linux_banner"]) == synth.BANNER
+        assert d.layout.page_offset_base == m.page_offset_base
+
+
+def test_many_segments(tmp_path):
+    """makedumpfile -E can write thousands of PT_LOADs; one per page here."""
+    m = synth.Machine(seed=13)
+    segs = [(pfn * PAGE, PAGE, PAGE if pfn % 3 else 0) for pfn in range(0x100, 0x800)]
+    p = synth.write_elf(tmp_path / "many.elf", m, segments=segs, text_segment=False)
+    with open_dump(p) as d:
+        for pfn in (0x101, 0x103, 0x7FF):
+            assert d.read(pfn * PAGE, PAGE, physical=True) == m.page(pfn)
+        with pytest.raises(ExcludedPageError) as ei:
+            d.read(0x101 * PAGE + 4090, 16, physical=True)
+        assert ei.value.address == 0x102 * PAGE
+        assert d.page_counts() == {"present": 0x700 - 0x700 // 3, "excluded": 0x700 // 3}
