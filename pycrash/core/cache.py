@@ -24,8 +24,11 @@ class PageCache(OrderedDict[int, bytes]):
     def put(self, pfn: int, data: bytes) -> None:
         self[pfn] = data
         self.misses += 1
-        if len(self) > self.capacity:
-            self.popitem(last=False)
+        while len(self) > self.capacity:
+            try:
+                self.popitem(last=False)
+            except KeyError:
+                break
 
 
 class TranslationCache(dict[int, int]):
@@ -37,5 +40,8 @@ class TranslationCache(dict[int, int]):
 
     def put(self, vpn: int, pfn: int) -> None:
         if len(self) >= self.capacity:
-            del self[next(iter(self))]
+            try:
+                del self[next(iter(self))]
+            except (KeyError, RuntimeError, StopIteration):  # another thread got there
+                pass
         self[vpn] = pfn

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import struct
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -149,6 +150,7 @@ class Dump:
         self._mask = layer.page_size - 1
         self._zero_page = bytes(layer.page_size)
         self._explaining = False
+        self._lock = threading.RLock()
         self._pcache = PageCache(cache_pages)
         self._tcache = TranslationCache(tcache_pages)
 
@@ -274,19 +276,24 @@ class Dump:
         cache = self._pcache
         data = cache.get(pfn)
         if data is not None:
-            cache.move_to_end(pfn)
+            try:
+                cache.move_to_end(pfn)
+            except KeyError:  # evicted meanwhile by another thread
+                pass
             return data
-        try:
-            data = self.layer.read_page(pfn)
-        except ExcludedPageError as exc:
-            if not self.zero_excluded:
-                raise self._explain_excluded(exc, pfn) from None
-            data = self._zero_page
-        except MissingPageError:
-            if not self.zero_excluded:
-                raise
-            data = self._zero_page
-        cache.put(pfn, data)
+        # Misses are serialized: decoders and the explaining flag are not shared safely.
+        with self._lock:
+            try:
+                data = self.layer.read_page(pfn)
+            except ExcludedPageError as exc:
+                if not self.zero_excluded:
+                    raise self._explain_excluded(exc, pfn) from None
+                data = self._zero_page
+            except MissingPageError:
+                if not self.zero_excluded:
+                    raise
+                data = self._zero_page
+            cache.put(pfn, data)
         return data
 
     def _read_phys(self, paddr: int, size: int) -> bytes:
@@ -337,6 +344,7 @@ class Dump:
             kind = self.excluded_kind(pfn)
         finally:
             self._explaining = False
+        self._lock = threading.RLock()
         if kind is None:
             return exc
         return ExcludedPageError(exc.address, exc.reason.replace(
@@ -417,7 +425,8 @@ class Dump:
         else:
             if not 0 <= vaddr < 1 << 64:
                 raise ValueError(f"address {vaddr:#x} out of range")
-            pa = self.pgtable.walk(vaddr).paddr
+            with self._lock:
+                pa = self.pgtable.walk(vaddr).paddr
         pfn = pa >> self._shift
         self._tcache.put(vaddr >> self._shift, pfn)
         return pfn
@@ -463,7 +472,10 @@ class Dump:
                 cache = self._pcache
                 data = cache.get(pfn)
                 if data is not None:
-                    cache.move_to_end(pfn)
+                    try:
+                        cache.move_to_end(pfn)
+                    except KeyError:  # evicted meanwhile by another thread
+                        pass
                     return data[off:off + size]
         return self._read_virtual(address, size)
 

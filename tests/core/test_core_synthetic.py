@@ -510,3 +510,34 @@ def test_many_segments(tmp_path):
             d.read(0x101 * PAGE + 4090, 16, physical=True)
         assert ei.value.address == 0x102 * PAGE
         assert d.page_counts() == {"present": 0x700 - 0x700 // 3, "excluded": 0x700 // 3}
+
+
+def test_threads_share_a_dump(dset):
+    """The session reads from a loader thread while commands read: no torn state."""
+    import threading
+
+    m = dset["machine"]
+    d = open_dump(dset["files"]["kdump-zstd"][0])
+    d._pcache.capacity = 16  # force constant eviction
+    d._tcache.capacity = 8
+    vas = [m.page_offset_base + 0x200000 + i * PAGE + 8 for i in range(0x180)]
+    vas = [va for va in vas if not synth.excluded_user((va - m.page_offset_base) // PAGE)]
+    errors = []
+
+    def work(seed):
+        rng = random.Random(seed)
+        try:
+            for _ in range(3000):
+                va = rng.choice(vas)
+                pa = va - m.page_offset_base
+                assert d.read(va, 8) == bytes(m.mem[pa:pa + 8])
+        except Exception as exc:  # noqa: BLE001 - collected for the assertion
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    d.close()
+    assert not errors
