@@ -1,0 +1,327 @@
+"""``struct``, ``union`` and ``*``: structure definitions and contents, as crash shows them.
+
+Without an address the definition is printed (gdb's ``ptype`` text and ``SIZE: N``; ``-o`` adds
+crash's ``[offset]`` column).  With an address (or a symbol, a per-CPU ``:cpuspec``, a count)
+the contents are printed the way crash's gdb prints them (``struct NAME {`` and one
+``member = value`` per line), and ``struct NAME.a,b ADDR`` picks members out of that text
+exactly as crash does (a scalar member keeps gdb's trailing comma).
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+
+from pycrash.api import Arg, Command, CommandContext, CommandError, Complete, register
+from pycrash.expr.numbers import cpus_of_spec, is_number, parse_count, parse_hex_address
+from pycrash.format import value_printer
+from pycrash.format.ctype import ptype
+from pycrash.format.layout import OffsetState, offset_line, pick_member, pick_member_path
+from pycrash.kernel.datatype import Datatype, find_datatype, member_offset
+
+KVADDR_START = 0xFFFF800000000000
+
+
+@dataclass
+class StructRequest:
+    kind: str | None  # "struct", "union", or None for "*" (whatever the type is)
+    datatype: Datatype
+    members: list[str]
+    address: int | None
+    count: int
+    cpus: list[int] | None
+
+
+def _symbol_address(ctx: CommandContext, word: str) -> int | None:
+    try:
+        return ctx.session.prog.symbol(word).address
+    except (LookupError, ValueError):
+        return ctx.session.symbol_address(word)
+
+
+class _Datatype(Command):
+    """Shared by struct, union and * (crash's cmd_datatype_common)."""
+
+    kind: str | None = "struct"
+    json = False
+    arguments = (
+        Arg("-o", dest="offsets", action="store_true", help="show member offsets"),
+        Arg("-l", dest="list_offset", metavar="OFFSET",
+            help="address points to this member (struct.member or a byte count)"),
+        Arg("-r", dest="raw", action="store_true", help="raw dump of the structure data"),
+        Arg("-f", dest="fileaddr", action="store_true", help="address is a dumpfile offset"),
+        Arg("-u", dest="user", action="store_true", help="address is a user virtual address"),
+        Arg("-x", dest="hex", action="store_true", help="hexadecimal output"),
+        Arg("-d", dest="dec", action="store_true", help="decimal output"),
+        Arg("-p", dest="deref", action="store_true", help="dereference pointer members"),
+        Arg("-c", dest="count", metavar="COUNT", help="number of structures"),
+        Arg("spec", metavar="name[.member[,member]]", complete=Complete.MEMBER_PATH),
+        Arg("rest", nargs="*", metavar="address|symbol[:cpuspec] [count]",
+            complete=Complete.SYMBOL),
+    )
+
+    @classmethod
+    def parse(cls, argv):  # type: ignore[override]
+        """Options may follow the positional arguments (crash uses GNU getopt)."""
+        try:
+            return cls.parser().parse_intermixed_args(list(argv))
+        except argparse.ArgumentError as exc:
+            raise CommandError(str(exc)) from None
+
+    def run(self, ctx: CommandContext, args: argparse.Namespace) -> list[str]:
+        if args.hex and args.dec:
+            raise CommandError("-d and -x are mutually exclusive")
+        if args.fileaddr:
+            raise CommandError("-f option is not supported")
+        radix = 16 if args.hex else 10 if args.dec else int(ctx.session.settings.get("radix", 10))
+        request = self._request(ctx, args)
+        if request is None:
+            return [f"symbol not found: {args.rest[0]}\n", "possible alternatives:\n",
+                    "  (none found)\n"]
+        out: list[str] = []
+        if request.address is None:
+            self._declaration(ctx, request, radix, args.offsets, out)
+        elif request.cpus is not None:
+            offsets = ctx.session.prog["__per_cpu_offset"]
+            for cpu in request.cpus:
+                address = (request.address + int(offsets[cpu])) & (1 << 64) - 1
+                out.append(f"[{cpu}]: {address:x}\n")
+                self._contents(ctx, request, address, radix, args, out)
+        else:
+            self._contents(ctx, request, request.address, radix, args, out)
+        return out
+
+    def render(self, ctx: CommandContext, data: list[str]) -> None:
+        ctx.out.write("".join(data))
+
+    # -- arguments ---------------------------------------------------------------------------
+
+    def _request(self, ctx: CommandContext, args: argparse.Namespace) -> StructRequest | None:
+        spec = args.spec
+        if spec.endswith(",") or spec.endswith("."):
+            raise CommandError(f"invalid format: {spec}")
+        name, _, member_text = spec.partition(".")
+        members = [m for m in member_text.replace(",", " ").split()] if member_text else []
+        count: int | None = parse_count(args.count) if args.count is not None else None
+        address = None
+        cpuspec = None
+        for word in args.rest:
+            if address is not None and count is not None:
+                raise CommandError("too many arguments!")
+            if address is None and ":" in word:
+                word, cpuspec = word.split(":", 1)
+            if is_number(word):
+                if address is not None:
+                    count = parse_count(word)
+                    continue
+                address = parse_hex_address(word)
+                if cpuspec is None and not args.user and address < KVADDR_START:
+                    raise CommandError(f"invalid kernel virtual address: {word}")
+            else:
+                found = _symbol_address(ctx, word)
+                if found is None:
+                    return None
+                address = found
+        datatype = find_datatype(ctx.session.prog, name)
+        if datatype is None:
+            raise CommandError(f"invalid data structure reference: {name}")
+        kind = "union" if datatype.is_union else "struct"
+        if self.kind is not None and self.kind != kind:
+            raise CommandError(f"data type mismatch: {name} is not a {self.kind}")
+        if count is None:
+            count = 1
+        elif address is None:
+            raise CommandError("no kernel virtual address argument entered")
+        if args.deref and address is None:
+            raise CommandError("-p option requires address argument")
+        if args.list_offset is not None and address is not None:
+            address -= self._list_offset(ctx, args.list_offset)
+        if len(members) > 1 and address is not None and args.offsets:
+            raise CommandError("-o option not valid with multiple member format")
+        cpus = None
+        if cpuspec is not None:
+            current = ctx.session.context.cpu
+            cpus = cpus_of_spec(cpuspec, _cpu_count(ctx), current)
+        return StructRequest(kind, datatype, members, address, count, cpus)
+
+    @staticmethod
+    def _list_offset(ctx: CommandContext, text: str) -> int:
+        if is_number(text):
+            return parse_count(text)
+        name, _, member = text.partition(".")
+        datatype = find_datatype(ctx.session.prog, name)
+        offset = member_offset(datatype.type, member) if datatype and member else None
+        if offset is None:
+            raise CommandError(f"invalid -l option: {text}")
+        return offset
+
+    # -- definitions -------------------------------------------------------------------------
+
+    def _declaration(self, ctx: CommandContext, request: StructRequest, radix: int,
+                     offsets: bool, out: list[str]) -> None:
+        datatype = request.datatype
+        members = request.members
+        if len(members) > 1:
+            out.append(
+                "struct: -o option not valid with multiple member format\n" if offsets else
+                "struct: multiple member format not supported in this syntax\n"
+            )
+            members = []
+            offsets = True
+        member = members[0] if members else None
+        if member is not None and member_offset(datatype.type, member) is None:
+            raise CommandError(
+                f"invalid data structure reference: {datatype.name}.{member}"
+            )
+        out.extend(declaration_lines(datatype, radix, offsets or member is not None,
+                                     member=member))
+
+    # -- contents ----------------------------------------------------------------------------
+
+    def _contents(self, ctx: CommandContext, request: StructRequest, address: int,
+                  radix: int, args: argparse.Namespace, out: list[str]) -> None:
+        datatype = request.datatype
+        size = datatype.size
+        count = request.count
+        if count < 0:
+            address -= size * abs(count) - size
+        for index in range(abs(count)):
+            if index:
+                out.append("\n")
+            here = address + index * size
+            members = request.members or [None]
+            if len(members) > 1 and args.raw:
+                raise CommandError("only one structure member allowed with -r")
+            for member in members:
+                if member is not None and _member_type_check(datatype, member) is None:
+                    raise CommandError(
+                        f"invalid data structure reference: {datatype.name}.{member}"
+                    )
+                if args.offsets:
+                    out.extend(declaration_lines(datatype, radix, True, member=member,
+                                                 vaddr=here))
+                elif args.raw:
+                    out.extend(_raw_lines(ctx, datatype, member, here))
+                else:
+                    lines = contents_lines(ctx, datatype, here, radix)
+                    if member is None:
+                        out.extend(lines)
+                    elif "." in member or "[" in member:
+                        picked = pick_member_path(lines, member)
+                        if picked is None:
+                            out.append(
+                                f"struct: invalid data structure member reference: {member}\n"
+                            )
+                        else:
+                            out.extend(picked)
+                    else:
+                        out.extend(pick_member(lines, member))
+
+
+def _cpu_count(ctx: CommandContext) -> int:
+    return len(ctx.session.dump.cpus) or 1
+
+
+def _member_type_check(datatype: Datatype, member: str) -> int | None:
+    head = member.split(".", 1)[0].split("[", 1)[0]
+    return member_offset(datatype.type, head)
+
+
+def declaration_lines(datatype: Datatype, radix: int, offsets: bool, *,
+                      member: str | None = None, vaddr: int | None = None) -> list[str]:
+    """crash's do_datatype_declaration: the definition, optionally with offsets, and SIZE."""
+    text = ptype(datatype.type)
+    lines = [line + "\n" for line in text.split("\n")]
+    if datatype.is_typedef:
+        # gdb's "ptype TYPEDEF" shows the anonymous struct; crash names it after the typedef.
+        lines[-1] = lines[-1].rstrip("\n") + f" {datatype.name};\n"
+        lines[0] = "typedef " + lines[0]
+    size_text = f"0x{datatype.size:x}" if radix == 16 else str(datatype.size)
+    state = OffsetState(size_text=size_text, hex=radix == 16, vaddr=vaddr, member=member)
+    out = []
+    for line in lines:
+        if offsets and line[:1] in (" ", "\t"):
+            shown = offset_line(line, state, lambda name: member_offset(datatype.type, name))
+            if shown is not None:
+                out.append(shown)
+        else:
+            out.append(line)
+    if member is None:
+        out.append(f"SIZE: {size_text}\n")
+    return out
+
+
+def contents_lines(ctx: CommandContext, datatype: Datatype, address: int,
+                   radix: int) -> list[str]:
+    """crash's print_struct/print_union: ``struct NAME {...}`` as gdb's ``output`` prints it."""
+    printer = value_printer(ctx.session, radix=radix)
+    data = read_or_explain(ctx, address, datatype.size)
+    keyword = "union" if datatype.is_union else "struct"
+    text = f"{keyword} {datatype.name} " + printer.format(datatype.type, data, address) + "\n"
+    return text.splitlines(keepends=True)
+
+
+def read_or_explain(ctx: CommandContext, address: int, size: int,
+                    kind: str = "gdb_readmem_callback") -> bytes:
+    """Read target memory; a fault becomes crash's one-line readmem error."""
+    import drgn
+
+    from pycrash.core.errors import FaultError, NotMappedError
+
+    try:
+        return ctx.session.prog.read(address, size)
+    except (drgn.FaultError, FaultError) as err:
+        cause = err if isinstance(err, FaultError) else (err.__cause__ or err.__context__)
+        where = getattr(err, "address", address)
+        if isinstance(cause, NotMappedError):
+            raise CommandError(
+                f'invalid kernel virtual address: {where:x}  type: "{kind}"'
+            ) from None
+        raise CommandError(
+            f'seek error: kernel virtual address: {where:x}  type: "{kind}"'
+        ) from None
+
+
+def _raw_lines(ctx: CommandContext, datatype: Datatype, member: str | None,
+               address: int) -> list[str]:
+    from pycrash.commands.rd import dump_words
+
+    length = datatype.size
+    if member is not None:
+        offset = member_offset(datatype.type, member)
+        if offset is None:
+            raise CommandError(f"invalid data structure reference: {datatype.name}.{member}")
+        address += offset
+        real = datatype.real
+        length = next(
+            (m.type.size for m in real.members if m.name == member and m.type.size), 8
+        )
+    words = (length + 7) // 8
+    return dump_words(ctx, address, words, symbolic=False)
+
+
+@register
+class Struct(_Datatype):
+    name = "struct"
+    kind = "struct"
+    summary = "structure contents"
+    description = (
+        "Displays a structure definition, or the contents of a structure at an address.\n"
+        "A member (struct.member) or a comma-separated member list limits the output."
+    )
+
+
+@register
+class Union(_Datatype):
+    name = "union"
+    kind = "union"
+    summary = "union contents"
+    description = "Displays a union definition, or the contents of a union at an address."
+
+
+@register
+class Pointer(_Datatype):
+    name = "*"
+    kind = None
+    summary = "pointer-to"
+    description = "struct or union, whichever the name is: *task_struct ADDR."

@@ -1,0 +1,55 @@
+"""gdb-style text for C values and types, as crash prints them.
+
+* :mod:`pycrash.format.value`   values (``print``/``output``) from bytes and a drgn type
+* :mod:`pycrash.format.ctype`   type names and declarations (``ptype``/``whatis``)
+* :mod:`pycrash.format.cstring` gdb's quoting of characters and strings
+* :mod:`pycrash.format.layout`  crash's line editing of gdb's text (member picking, offsets)
+
+:func:`value_printer` binds a printer to a session: symbols come from the session's drgn
+program and every byte read comes through the session's core.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pycrash.format.value import PrintOptions, ValuePrinter
+
+if TYPE_CHECKING:
+    import drgn
+
+    from pycrash.session import Session
+
+__all__ = ["KERNEL_SPACE_START", "PrintOptions", "ValuePrinter", "symbolize", "value_printer"]
+
+# crash's IS_KVADDR on x86-64: gdb is only asked for <symbol> annotations of kernel addresses.
+KERNEL_SPACE_START = 0xFFFF800000000000
+
+
+def symbolize(prog: drgn.Program, address: int) -> str | None:
+    """``name`` or ``name+offset`` (decimal) of the symbol containing ``address``, as gdb's
+    ``<...>`` annotation shows it; None outside kernel space or any symbol."""
+    if address < KERNEL_SPACE_START:
+        return None
+    try:
+        sym = prog.symbol(address)
+    except LookupError:
+        return None
+    offset = address - sym.address
+    return f"{sym.name}+{offset}" if offset else sym.name
+
+
+def radix_format(radix: int | None) -> str | None:
+    """gdb's output format for crash's output radix: ``"x"`` for 16, None for 10."""
+    return "x" if radix == 16 else None
+
+
+def value_printer(session: Session, *, fmt: str | None = None, radix: int | None = None
+                  ) -> ValuePrinter:
+    """A printer for ``session``'s values: ``fmt`` is a ``p/FMT`` letter, ``radix`` 10 or 16
+    (default: the session's ``set radix``)."""
+    prog = session.prog
+    if radix is None:
+        radix = int(session.settings.get("radix", 10))
+    options = PrintOptions(fmt=fmt, output_format=radix_format(radix))
+    return ValuePrinter(options, lambda address: symbolize(prog, address), prog.read)
