@@ -14,8 +14,10 @@ class Exit(Command):
     aliases = ("q", "quit")
     summary = "exit this session"
     description = """
-    Bring the session to an end: the commands after it on a -c line or in an input
-    file are not run."""
+    Bail out of the current crash session.
+
+NOTE
+    This command is equivalent to the "q" command."""
     needs_debuginfo = False
     json = False
 

@@ -9,13 +9,14 @@ SYNOPSIS and DESCRIPTION built from the command's declaration (its ``summary``, 
 from __future__ import annotations
 
 import dataclasses
-import textwrap
+import re
 from typing import Any
 
 from pycrash import __version__, api
 from pycrash.api import Arg, Command, CommandContext, CommandError, Complete, register
 
 COLUMNS = 5
+SECTION_HEADER = re.compile(r"^[A-Z][A-Z ]*[A-Z]$")
 COLUMN_WIDTH = 15
 
 INPUT_HELP = """\
@@ -109,6 +110,20 @@ def synopsis_of(cls: type[Command]) -> str:
     return " ".join(parts)
 
 
+def _dedent(text: str) -> str:
+    """Remove the common indentation of the body lines (section headers do not count)."""
+    lines = text.strip("\n").splitlines()
+    body = [ln for ln in lines if ln.strip() and not SECTION_HEADER.match(ln.strip())]
+    indent = min((len(ln) - len(ln.lstrip()) for ln in body), default=0)
+    out = []
+    for line in lines:
+        if SECTION_HEADER.match(line.strip()):
+            out.append(line.strip())
+        else:
+            out.append(line[indent:].rstrip())
+    return "\n".join(out)
+
+
 def help_page(cls: type[Command], origin: str) -> HelpPage:
     options = []
     for arg in cls.arguments:
@@ -119,7 +134,7 @@ def help_page(cls: type[Command], origin: str) -> HelpPage:
         if arg.is_option and _takes_value(arg):
             label += f" {_metavar(arg)}"
         options.append((label, str(text)))
-    description = textwrap.dedent(cls.description).strip("\n")
+    description = _dedent(cls.description)
     return HelpPage(
         name=cls.name,
         summary=cls.summary,
@@ -129,6 +144,38 @@ def help_page(cls: type[Command], origin: str) -> HelpPage:
         aliases=list(cls.aliases),
         origin=origin,
     )
+
+
+@dataclasses.dataclass
+class CpuRegisters:
+    """The registers a CPU's NT_PRSTATUS note saved (``help -r``)."""
+
+    cpu: int
+    registers: dict[str, int]
+
+
+# crash's diskdump_display_regs()/display_regs_from_elf_notes() layout for x86_64.
+REGISTER_ROWS = (
+    (("RIP", "rip", 16), ("RSP", "rsp", 16), ("RFLAGS", "eflags", 8)),
+    (("RAX", "rax", 16), ("RBX", "rbx", 16), ("RCX", "rcx", 16)),
+    (("RDX", "rdx", 16), ("RSI", "rsi", 16), ("RDI", "rdi", 16)),
+    (("RBP", "rbp", 16), (" R8", "r8", 16), (" R9", "r9", 16)),
+    (("R10", "r10", 16), ("R11", "r11", 16), ("R12", "r12", 16)),
+    (("R13", "r13", 16), ("R14", "r14", 16), ("R15", "r15", 16)),
+    (("CS", "cs", 4), ("SS", "ss", 4)),
+)
+
+
+def render_registers(out: Any, cpus: list[CpuRegisters]) -> None:
+    """``help -r``: each CPU's saved registers, as crash prints them for kdump and ELF dumps."""
+    for index, cpu in enumerate(cpus):
+        out.write(f"{'' if index == 0 else chr(10)}CPU {cpu.cpu}:\n")
+        for row in REGISTER_ROWS:
+            cells = [
+                f"{label}: {cpu.registers.get(key, 0) & ((1 << (4 * width)) - 1):0{width}x}"
+                for label, key, width in row
+            ]
+            out.write("    " + "  ".join(cells) + "\n")
 
 
 def render_table(out: Any, table: HelpTable) -> None:
@@ -148,7 +195,8 @@ def render_table(out: Any, table: HelpTable) -> None:
 def render_page(out: Any, page: HelpPage) -> None:
     """crash's cmd_usage() layout: NAME, SYNOPSIS, DESCRIPTION."""
     out.write(f"\nNAME\n  {page.name} - {page.summary}\n")
-    out.write(f"\nSYNOPSIS\n  {page.name} {page.synopsis}\n")
+    # crash's help data holds " " for a command without arguments: "  exit  ".
+    out.write(f"\nSYNOPSIS\n  {page.name} {page.synopsis or ' '}\n")
     out.write("\nDESCRIPTION\n")
     body = page.description.splitlines()
     if page.options:
@@ -157,12 +205,14 @@ def render_page(out: Any, page: HelpPage) -> None:
         width = max(len(label) for label, _ in page.options)
         for label, text in page.options:
             body.append(f"  {label:>{width}}  {text}")
-    if page.aliases:
-        body += ["", f"Also known as: {', '.join(page.aliases)}."]
     if page.origin != "builtin":
         body += ["", f"Loaded from {page.origin}."]
     for line in body:
-        out.write(f"  {line}\n" if line else "\n")
+        # Section headers inside the description (NOTE, EXAMPLES) start at column 0.
+        if not line or SECTION_HEADER.match(line):
+            out.write(f"{line}\n")
+        else:
+            out.write(f"  {line}\n")
     out.write("\n")
 
 
@@ -176,11 +226,17 @@ class Help(Command):
     listed.  If a name of a command is entered, a man-like page for the command is
     displayed; "help input" and "help output" describe the command line
     conventions (pipes, redirection, shell escapes, the pager)."""
-    arguments = (Arg("command", nargs="*", complete=Complete.COMMAND),)
+    arguments = (
+        Arg("-r", dest="registers", action="store_true",
+            help="dump registers from dumpfile header"),
+        Arg("command", nargs="*", complete=Complete.COMMAND),
+    )
     needs_debuginfo = False
 
     def run(self, ctx: CommandContext, args: Any) -> Any:
         registry = ctx.registry if ctx.registry is not None else api.registry
+        if args.registers:
+            return [CpuRegisters(cpu.cpu, dict(cpu.registers)) for cpu in ctx.session.dump.cpus]
         if not args.command:
             import drgn
 
@@ -200,6 +256,9 @@ class Help(Command):
     def render(self, ctx: CommandContext, data: Any) -> None:
         if isinstance(data, HelpTable):
             render_table(ctx.out, data)
+            return
+        if data and isinstance(data[0], CpuRegisters):
+            render_registers(ctx.out, data)
             return
         for page in data:
             if isinstance(page, str):

@@ -67,10 +67,10 @@ def verbose_state(state: int, states: Any) -> str:
 
 
 def _is_sysrq(session: Session) -> bool:
-    panic = session.panic
-    if getattr(panic, "sysrq", None) is not None:
-        return bool(panic.sysrq)  # type: ignore[attr-defined]
-    return "sysrq" in (panic.message or "").lower()
+    """crash marks the panic task "(SYSRQ)" only when its own backtrace search found
+    sysrq_handle_crash on the panic stack (x86_64.c); with NT_PRSTATUS registers, as in kdump
+    dumps, it never searches, so a sysrq crash shows "(PANIC)" too."""
+    return bool(getattr(session.panic, "sysrq", False))
 
 
 def context_view(session: Session, task: int) -> ContextView:
@@ -122,7 +122,8 @@ def render_context(out: Any, view: ContextView, indent: int = 0) -> None:
         task_line += f"[THREAD_INFO: {view.thread_info:x}]"
     out.write(task_line + "\n")
     out.write(f"{pad}    CPU: {view.cpu if view.cpu is not None else '-'}\n")
-    out.write(f"{pad}  STATE: {view.state} {view.mark}".rstrip(" ") + "\n")
+    # crash prints "%s " then the mark: a task without one keeps the trailing space.
+    out.write(f"{pad}  STATE: {view.state} {view.mark}\n")
 
 
 def _on_off(value: str) -> bool:

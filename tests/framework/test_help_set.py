@@ -17,7 +17,7 @@ VERBOSE_STATE = {
     "S": "TASK_INTERRUPTIBLE",
     "D": "TASK_UNINTERRUPTIBLE",
     "I": "TASK_UNINTERRUPTIBLE|TASK_NOLOAD",
-}
+}  # crash prints "%s " and then the (PANIC)/(ACTIVE) mark, if any
 
 
 @pytest.fixture
@@ -55,14 +55,15 @@ def test_help_table_layout(runner) -> None:
 
 
 def test_help_page_layout(runner) -> None:
+    """crash 8.0.6's "help exit", character for character."""
     assert runner.execute("help exit") == 0
     assert runner.stdout.getvalue() == (
         "\nNAME\n  exit - exit this session\n"
-        "\nSYNOPSIS\n  exit \n"
+        "\nSYNOPSIS\n  exit  \n"
         "\nDESCRIPTION\n"
-        "  Bring the session to an end: the commands after it on a -c line or in an input\n"
-        "  file are not run.\n"
-        "\n  Also known as: q, quit.\n\n"
+        "  Bail out of the current crash session.\n"
+        "\nNOTE\n"
+        '  This command is equivalent to the "q" command.\n\n'
     )
 
 
@@ -91,9 +92,10 @@ def without_task_line(text: str) -> list[str]:
 def test_set_shows_the_panic_context(runner) -> None:
     panic = testing.manifest("sysrq")["panic"]
     assert runner.execute("set") == 0
-    # a sysrq crash: crash marks the panic task "(SYSRQ)" rather than "(PANIC)"
+    # crash 8.0.6 marks the panic task of this sysrq crash "(PANIC)": with NT_PRSTATUS
+    # registers it never searches the stack for sysrq_handle_crash
     assert without_task_line(runner.stdout.getvalue()) == context_lines(
-        panic["pid"], panic["comm"], panic["cpu"], "TASK_RUNNING (SYSRQ)"
+        panic["pid"], panic["comm"], panic["cpu"], "TASK_RUNNING (PANIC)"
     )
 
 
@@ -105,7 +107,7 @@ def test_set_pid_switches_context(runner, role: str) -> None:
     assert runner.execute(f"set {pid}") == 0
     text = runner.stdout.getvalue()
     assert without_task_line(text) == context_lines(pid, proc["comm"], proc["cpu"],
-                                                    VERBOSE_STATE[proc["state"]])
+                                                    VERBOSE_STATE[proc["state"]] + " ")
     task = int(text.split("TASK: ")[1].split()[0], 16)
     assert runner.session.context.task == task and runner.session.context.pid == pid
     # set TASK gives the same context; set -p goes back to the panic task
@@ -142,5 +144,33 @@ def test_startup_summary(tmp_path) -> None:
     assert started.stdout.startswith(head + plain.stdout)
     context = started.stdout[len(head + plain.stdout) :]
     assert without_task_line(context) == context_lines(
-        panic["pid"], panic["comm"], panic["cpu"], "TASK_RUNNING (SYSRQ)", indent=5
+        panic["pid"], panic["comm"], panic["cpu"], "TASK_RUNNING (PANIC)", indent=5
     ) + [""]
+
+
+def _recorded(scenario: str, dumpname: str, command: str) -> str:
+    try:
+        return testing.crash_output(scenario, dumpname, command)
+    except KeyError:
+        pytest.skip(f"no crash recording of {command!r} for {scenario}/{dumpname} yet")
+
+
+@pytest.mark.parametrize("dumpname", ["zlib31", "elf31"])
+def test_help_r_equals_crash(sample_session, dumpname: str) -> None:
+    """help -r: the NT_PRSTATUS registers of each CPU, as crash 8.0.6 printed them."""
+    if dumpname not in testing.dump_names("sysrq"):
+        pytest.skip(f"no {dumpname} dump")
+    expected = _recorded("sysrq", dumpname, "help -r")
+    out = io.StringIO()
+    registry = api.CommandRegistry()
+    plugins.load_builtins(registry, report=lambda message: None)
+    assert Runner(sample_session("sysrq", dumpname), registry, stdout=out).execute("help -r") == 0
+    assert out.getvalue() == expected
+
+
+def test_set_pid_equals_crash(runner) -> None:
+    """set PID: crash 8.0.6's recorded output, when the recordings hold it."""
+    pid = testing.manifest("sysrq")["ground_truth"]["roles"]["pycrash_sleeper"]
+    expected = _recorded("sysrq", "zlib31", f"set {pid}")
+    assert runner.execute(f"set {pid}") == 0
+    assert runner.stdout.getvalue() == expected
