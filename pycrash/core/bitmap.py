@@ -5,10 +5,11 @@ descriptor (crash precomputes the same prefix sums per 4096-pfn section)."""
 from __future__ import annotations
 
 import re
+from array import array
 
 __all__ = ["Bitmap"]
 
-_SECT_PFNS = 4096  # pfns per prefix-sum section (crash's BITMAP_SECT_LEN)
+_SECT_PFNS = 512  # pfns per prefix-sum section (crash uses 4096, BITMAP_SECT_LEN)
 _SECT_BYTES = _SECT_PFNS // 8
 _NONZERO = re.compile(rb"[^\x00]+")
 
@@ -17,7 +18,7 @@ class Bitmap:
     def __init__(self, data: bytes) -> None:
         self.data = bytes(data)
         self.nbits = len(self.data) * 8
-        self._prefix: list[int] | None = None
+        self._prefix: array | None = None
 
     def __getitem__(self, pfn: int) -> bool:
         byte = pfn >> 3
@@ -25,19 +26,22 @@ class Bitmap:
             return False
         return bool(self.data[byte] >> (pfn & 7) & 1)
 
-    def _build_prefix(self) -> list[int]:
+    def _build_prefix(self) -> array:
         data = self.data
-        prefix = [0]
+        prefix = array("Q", [0])
         total = 0
+        append = prefix.append
         for start in range(0, len(data), _SECT_BYTES):
             total += int.from_bytes(data[start:start + _SECT_BYTES], "little").bit_count()
-            prefix.append(total)
+            append(total)
         self._prefix = prefix
         return prefix
 
     def rank(self, pfn: int) -> int:
         """Number of set bits for pfns ``< pfn``."""
-        prefix = self._prefix or self._build_prefix()
+        prefix = self._prefix
+        if prefix is None:
+            prefix = self._build_prefix()
         if pfn <= 0:
             return 0
         if pfn >= self.nbits:

@@ -144,6 +144,10 @@ class KdumpFile(PhysicalLayer):
                 raise DumpFormatError(path, bitmap_off, "bitmap truncated")
         self.bm_ram = Bitmap(bm1)
         self.bm_dump = Bitmap(bm2)
+        # max_mapnr may not fill the last bitmap byte: pad so bit tests never overrun.
+        self._ram = self.bm_ram.data + b"\0"
+        self._dumpable = self.bm_dump.data + b"\0"
+        self.end_pfn = min(self.end_pfn, self.bm_ram.nbits, self.bm_dump.nbits)
         self.data_offset = (1 + hdr.sub_hdr_size + hdr.bitmap_blocks) * bs
         self._rank_base = self.bm_dump.rank(self.start_pfn)
 
@@ -190,9 +194,10 @@ class KdumpFile(PhysicalLayer):
 
     def read_page(self, pfn: int) -> bytes:
         shift = self.page_shift
-        if not self.start_pfn <= pfn < self.end_pfn or not self.bm_ram[pfn]:
+        byte, bit = pfn >> 3, 1 << (pfn & 7)
+        if not self.start_pfn <= pfn < self.end_pfn or not self._ram[byte] & bit:
             raise self.beyond(pfn << shift)
-        if not self.bm_dump[pfn]:
+        if not self._dumpable[byte] & bit:
             raise ExcludedPageError(pfn << shift, self._excluded_reason, physical=True)
         idx = self.bm_dump.rank(pfn) - self._rank_base
         raw = self._pread(self.data_offset + 24 * idx, 24)
