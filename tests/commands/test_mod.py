@@ -1,0 +1,94 @@
+"""mod: the module table against the guest's /proc/modules, and mod -s / -d state changes."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+
+import pytest
+
+from pycrash import testing
+
+SCENARIO = "sysrq"
+
+
+def _proc_modules() -> list[list[str]]:
+    return [line.split() for line in
+            testing.manifest(SCENARIO)["ground_truth"]["proc_modules"]]
+
+
+def test_table_matches_proc_modules(run) -> None:
+    lines = run("mod").splitlines()
+    assert lines[0].split() == ["MODULE", "NAME", "BASE", "SIZE", "OBJECT", "FILE"]
+    rows = lines[1:]
+    assert len(rows) == len(_proc_modules())
+    for row, proc in zip(rows, _proc_modules(), strict=True):
+        fields = row.split()
+        # /proc/modules: name size refcount deps state address (taints)
+        assert fields[1] == proc[0]
+        assert int(fields[3]) == int(proc[1])
+        assert int(fields[2], 16) == int(proc[5], 16)
+        assert row.endswith("(not loaded)  [CONFIG_KALLSYMS]")
+
+
+def test_taints(run) -> None:
+    """mod -t shows the letters /proc/modules shows in parentheses."""
+    lines = run("mod -t").splitlines()
+    assert lines[0].split() == ["NAME", "TAINTS"]
+    proc = {p[0]: p[-1].strip("()") for p in _proc_modules() if p[-1].startswith("(")}
+    got = {line.split()[0]: line.split()[1] for line in lines[1:]}
+    assert got == proc
+
+
+@pytest.fixture
+def loaded_module(run, tmp_path, monkeypatch):
+    """pycrash_test.ko loaded with `mod -s` from the working directory, dropped afterwards."""
+    shutil.copy(testing.module_path(), tmp_path / "pycrash_test.ko")
+    monkeypatch.chdir(tmp_path)
+    out = run("mod -s pycrash_test pycrash_test.ko")
+    yield out
+    run("mod -D")
+
+
+def test_mod_s_loads_object_symbols(run, loaded_module) -> None:
+    assert loaded_module.splitlines()[1].endswith("  pycrash_test.ko ")
+    assert run("mod").splitlines()[1].endswith("  pycrash_test.ko ")
+    # With the object loaded, the letters are the object's own (nm's): the kernel's
+    # /proc/kallsyms shows the same class of section (it upper-cases only exported ones).
+    truth = testing.manifest(SCENARIO)["ground_truth"]["module_kallsyms"]
+    for name in ("pycrash_test_value", "pycrash_names", "pycrash_tree", "pycrash_dstate_done"):
+        line = run(f"sym {name}").splitlines()[0]
+        address = int(truth[name]["address"], 16)
+        assert line.lower() == f"{address:x} ({truth[name]['type']}) {name} [pycrash_test]"
+    # Text symbols gain the source line from the object's DWARF.
+    line = run("sym pycrash_do_oops").splitlines()[0]
+    assert "pycrash_test.c: " in line
+
+
+def test_mod_d_restores_kallsyms(run, loaded_module) -> None:
+    run("mod -d pycrash_test")
+    assert run("mod").splitlines()[1].endswith("(not loaded)  [CONFIG_KALLSYMS]")
+    assert run("sym pycrash_test_value").split()[1] == "(?)"
+
+
+def test_unknown_module(sample_session) -> None:
+    from pycrash.api import registry
+    from pycrash.runner import Runner
+
+    err = io.StringIO()
+    status = Runner(sample_session(SCENARIO), registry, stdout=io.StringIO(),
+                    stderr=err).execute("mod -s no_such_module")
+    assert status == 1 and "usage" in err.getvalue()
+
+
+def test_json_matches_text(sample_session) -> None:
+    from pycrash.api import registry
+    from pycrash.runner import Runner
+
+    out = io.StringIO()
+    Runner(sample_session(SCENARIO), registry, stdout=out, json=True).execute("mod")
+    records = json.loads(out.getvalue())
+    proc = _proc_modules()
+    assert [(r["name"], r["size"], r["base"]) for r in records] == [
+        (p[0], int(p[1]), int(p[5], 16)) for p in proc]
