@@ -554,8 +554,16 @@ class Dump:
         if header is not None:
             info.update(header.as_dict())
         if isinstance(self.layer, ElfDump):
-            info["elf_machine"] = self.layer.machine
-            info["pt_load"] = len(self.layer.loads)
+            info["elf_header"] = dict(self.layer.ehdr)
+            info["program_headers"] = [dict(p) for p in self.layer.phdrs]
+        if isinstance(self.layer, (KdumpFile, SplitDump)):
+            parts = self.layer.parts if isinstance(self.layer, SplitDump) else [self.layer]
+            info["parts"] = [{"path": p.paths[0], "start_pfn": p.start_pfn,
+                              "end_pfn": p.end_pfn, "data_offset": p.data_offset,
+                              "max_mapnr": p.max_mapnr} for p in parts]
+        info["notes"] = [{"name": n.name, "type": n.type, "size": len(n.desc)}
+                         for n in self.notes]
+        info["page_counts"] = self.page_counts()
         return info
 
     def cpus_from_crash_notes(self, crash_notes: int,

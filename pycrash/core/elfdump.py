@@ -65,8 +65,16 @@ class ElfDump(PhysicalLayer):
             self.incomplete = bool(elf["e_flags"] & DUMP_ELF_INCOMPLETE)
             loads: list[tuple[int, int, int, int, int]] = []
             self.notes = []
+            self.ehdr = {k: (v if isinstance(v, (int, str)) else str(v))
+                         for k, v in elf.header.items() if k != "e_ident"}
+            self.ehdr["ei_class"] = elf.header["e_ident"]["EI_CLASS"]
+            self.ehdr["ei_data"] = elf.header["e_ident"]["EI_DATA"]
+            self.phdrs: list[dict[str, object]] = []
             for seg in elf.iter_segments():
                 ptype = seg["p_type"]
+                self.phdrs.append({k: seg[k] for k in ("p_type", "p_offset", "p_vaddr",
+                                                       "p_paddr", "p_filesz", "p_memsz",
+                                                       "p_flags", "p_align")})
                 if ptype == "PT_NOTE":
                     for n in seg.iter_notes():
                         if n["n_namesz"] == 0 and n["n_descsz"] == 0:
