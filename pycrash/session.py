@@ -197,9 +197,10 @@ class Session:
     def wait_for_background_load(self) -> None:
         """Wait for :meth:`load_in_background` to finish: the core is read by one thread at a
         time, so a command never runs while the loader reads the dump."""
-        thread, self._loader = self._loader, None
+        thread = self._loader
         if thread is not None:
-            thread.join()
+            thread.join()  # a Ctrl-C here leaves it tracked: the next command waits again
+            self._loader = None
 
     @property
     def symbols(self) -> dict[str, int]:
