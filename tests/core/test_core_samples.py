@@ -353,3 +353,23 @@ def test_excluded_pages_explained(scenario):
         with pytest.raises(ExcludedPageError, match=r"^page excluded \(user page; dump "
                            r"level 31: .*\): physical address 0x"):
             d.read(user * PAGE, 8, physical=True)
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_cpus_from_crash_notes(scenario):
+    """Per-CPU crash_notes buffers in memory hold the same NT_PRSTATUS as the ELF notes."""
+    m = testing.manifest(scenario)
+    d = open_dump(testing.dump_paths(scenario, "zlib31"))
+    try:
+        from_notes = {c.cpu: c.registers for c in d.cpus}
+        crash_notes = d.read_u64(runtime_symbol(scenario, "crash_notes"))
+        base = runtime_symbol(scenario, "__per_cpu_offset")
+        offsets = [d.read_u64(base + 8 * i) for i in range(m["cpus"])]
+        cpus = d.cpus_from_crash_notes(crash_notes, offsets)
+        assert [c.cpu for c in cpus] == list(range(m["cpus"]))
+        for c in cpus:
+            assert c.registers == from_notes[c.cpu]
+        assert d.cpu(m["panic"]["cpu"]).pid == m["panic"]["pid"]
+    finally:
+        d.close()
+

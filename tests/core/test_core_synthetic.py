@@ -541,3 +541,18 @@ def test_threads_share_a_dump(dset):
         t.join()
     d.close()
     assert not errors
+
+
+@pytest.mark.parametrize("version", [1, 2, 3, 4, 5, 6])
+def test_kdump_header_versions(tmp_path, version):
+    """Older sub-header versions: fields appear version by version (formats.md §1.4)."""
+    m = synth.Machine(seed=21)
+    p = synth.machine_kdump(tmp_path / f"v{version}.kdump", m, flag=1,
+                            header_version=version)
+    with open_dump(p) as d:
+        assert d.read(0x5000, PAGE, physical=True) == m.page(5)
+        assert d.dump_level == (31 if version >= 1 else 0)
+        assert (len(d.vmcoreinfo) > 0) == (version >= 3)
+        assert (len(d.cpus) == 2) == (version >= 4)
+        if version >= 3:
+            assert d.read_cstring(m.symbols["linux_banner"]) == synth.BANNER
