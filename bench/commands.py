@@ -1,0 +1,144 @@
+"""End-to-end timings of whole commands: pycrash vs crash 8.0.6 vs drgn 0.3.0's crash mode.
+
+For each command (``log``, ``sys``, ``bt``, ``ps``, ``foreach bt``) on one sample dump this runs,
+N times each, as a fresh process every time:
+
+* ``pycrash -s -c CMD DUMP VMLINUX``;
+* ``crash -s VMLINUX DUMP`` with CMD on stdin (the trixie crash 8.0.6 build the sample-dumps
+  generator uses: ``$PYCRASH_CRASH``, else ``$PYCRASH_GEN_WORKDIR/trixie/crash``, else
+  ``/work/kbuild/trixie/crash``, else ``crash`` on PATH; skipped with a note when absent);
+* ``drgn-crash VMLINUX DUMP`` with CMD on stdin (drgn 0.3.0's console script for its crash
+  compatibility mode; it prints ``sys`` at start, which is part of its cost);
+
+and prints the median wall-clock seconds and the ratios pycrash/crash and pycrash/drgn.
+A tool whose run fails (non-zero exit, or it lacks the command) shows "-".
+
+Figures, not a test: ``python bench/commands.py [--runs N] [--scenario S] [--dump NAME]
+[--commands "log;sys"]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from pycrash import testing  # noqa: E402
+
+COMMANDS = ("log", "sys", "bt", "ps", "foreach bt")
+
+
+def find_crash() -> str | None:
+    """The crash 8.0.6 executable (or wrapper) to compare with, if any."""
+    candidates = [os.environ.get("PYCRASH_CRASH")]
+    workdir = os.environ.get("PYCRASH_GEN_WORKDIR", "/work/kbuild")
+    candidates.append(str(Path(workdir) / "trixie" / "crash"))
+    candidates.append(shutil.which("crash"))
+    for candidate in candidates:
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def find_drgn_crash() -> str | None:
+    found = shutil.which("drgn-crash")
+    if found:
+        return found
+    beside = Path(sys.executable).with_name("drgn-crash")
+    return str(beside) if beside.exists() else None
+
+
+def time_run(argv: Sequence[str], stdin: str | None) -> tuple[float, bool]:
+    """Wall-clock seconds of one run and whether it produced the command's output.
+
+    crash reading commands from stdin exits with status 1 at end of input, so success is
+    "printed something and did not say the command is unknown".
+    """
+    start = time.perf_counter()
+    proc = subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=900)
+    elapsed = time.perf_counter() - start
+    unknown = "command not found" in (proc.stdout + proc.stderr).lower()
+    ok = bool(proc.stdout.strip()) and not unknown and (stdin is not None or
+                                                       proc.returncode == 0)
+    return elapsed, ok
+
+
+def median_of(argv: Sequence[str], stdin: str | None, runs: int) -> float | None:
+    times = []
+    for _ in range(runs):
+        elapsed, ok = time_run(argv, stdin)
+        if not ok:
+            return None
+        times.append(elapsed)
+    return statistics.median(times)
+
+
+def drgn_has(drgn_crash: str, vmlinux: str, dump: str, command: str) -> bool:
+    """Whether drgn's crash mode knows the command's first word (from its ``help``)."""
+    proc = subprocess.run([drgn_crash, vmlinux, dump], input="help\n", capture_output=True,
+                          text=True, timeout=300)
+    words = proc.stdout.split("Commands:", 1)[-1].split()
+    return command.split()[0] in words
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--scenario", default="sysrq")
+    parser.add_argument("--dump", default=None, help="sample dump name (default: primary)")
+    parser.add_argument("--commands", default=";".join(COMMANDS))
+    args = parser.parse_args()
+
+    dumps = testing.manifest(args.scenario)["dumps"]
+    dumpname = args.dump or next(d["name"] for d in dumps if d.get("primary"))
+    paths = [str(p) for p in testing.dump_paths(args.scenario, dumpname)]
+    vmlinux = str(testing.vmlinux_path())
+    commands = [c.strip() for c in args.commands.split(";") if c.strip()]
+    pycrash = [sys.executable, "-m", "pycrash"]
+    crash = find_crash()
+    drgn_crash = find_drgn_crash()
+    notes = []
+    if crash is None:
+        notes.append("crash 8.0.6 not installed: its column is skipped")
+    if drgn_crash is None:
+        notes.append("drgn-crash not installed: its column is skipped")
+    if len(paths) > 1:
+        notes.append("split dump: crash and drgn-crash get its first file only")
+
+    print(f"{args.scenario}/{dumpname}, median of {args.runs} runs, seconds (wall clock)")
+    header = f"{'command':<12} {'pycrash':>8} {'crash':>8} {'drgn':>8} {'py/crash':>9} " \
+             f"{'py/drgn':>8}"
+    print(header)
+    print("-" * len(header))
+    for command in commands:
+        ours = median_of([*pycrash, "-s", "-c", command, *paths, vmlinux], None, args.runs)
+        theirs = None
+        if crash is not None:
+            theirs = median_of([crash, "-s", vmlinux, paths[0]], f"{command}\n", args.runs)
+        drgn = None
+        if drgn_crash is not None and drgn_has(drgn_crash, vmlinux, paths[0], command):
+            drgn = median_of([drgn_crash, vmlinux, paths[0]], f"{command}\n", args.runs)
+
+        def cell(value: float | None) -> str:
+            return f"{value:8.2f}" if value is not None else f"{'-':>8}"
+
+        def ratio(a: float | None, b: float | None, width: int) -> str:
+            return f"{a / b:{width}.2f}" if a is not None and b else f"{'-':>{width}}"
+
+        print(f"{command:<12} {cell(ours)} {cell(theirs)} {cell(drgn)} "
+              f"{ratio(ours, theirs, 9)} {ratio(ours, drgn, 8)}")
+    for note in notes:
+        print(f"note: {note}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
