@@ -276,6 +276,8 @@ class _Machine:
         self.irq_eframe_link = -64 if _has_symbol(prog, "asm_call_on_stack") else -32
         self.has_fred = _has_type(prog, "struct fred_frame")
         self._stack_cache: dict[int, _Stack | None] = {}
+        self._framesize_cache: dict[tuple[int, bool], int] = {}
+        self.init_text = (_symbol_value(prog, "__init_begin"), _symbol_value(prog, "__init_end"))
 
     @classmethod
     def of(cls, session: Session) -> _Machine:
@@ -320,6 +322,25 @@ class _Machine:
                 self.exception_stacks[cpu] = stacks
             except (KeyError, LookupError, drgn.FaultError):
                 pass
+
+    def in_init_text(self, address: int) -> bool:
+        return self.init_text[0] <= address < self.init_text[1]
+
+    def disassembly_framesize(self, function: int, text: int, exception: bool) -> int:
+        """crash's fallback when ORC gives no CALL frame: replay the function's stack moves.
+
+        gdb disassembles from the function's start up to ``text`` (included for an exception
+        address); each push adds 8, pop/leave take 8 back, ``sub $n,%rsp``/``add $n,%rsp``
+        move by n, and a ``ret`` on the way restores the largest size seen.  Cached per
+        (address, exception) like crash's framesize cache.
+        """
+        key = (text, exception)
+        cached = self._framesize_cache.get(key)
+        if cached is not None:
+            return cached
+        framesize = _replay_stack_moves(self.prog, function, text, exception)
+        self._framesize_cache[key] = framesize
+        return framesize
 
     def read_stack(self, base: int, size: int) -> _Stack | None:
         key = base
@@ -387,7 +408,7 @@ def _exception_stack_sizes(prog: drgn.Program) -> dict[str, int]:
             continue
         for name, member in members.items():
             try:
-                sizes[name] = stype.member(member).type.size
+                sizes[name] = drgn.sizeof(stype.member(member).type)
             except (LookupError, ValueError):
                 pass
         break
@@ -415,6 +436,52 @@ def _exception_stack_names(prog: drgn.Program, symbols: _Symbolizer) -> dict[int
             if needle in name:
                 names[ist - 1] = label
     return names
+
+
+def _replay_stack_moves(prog: drgn.Program, function: int, text: int, exception: bool) -> int:
+    """x86_64_get_framesize()'s disassembly walk (see _Machine.disassembly_framesize)."""
+    try:
+        import capstone
+    except ImportError:
+        return 0
+    if not function or text <= function or text - function > 1 << 16:
+        return 0
+    try:
+        code = prog.read(function, text - function + 16)
+    except drgn.FaultError:
+        return 0
+    disassembler = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
+    disassembler.syntax = capstone.CS_OPT_SYNTAX_ATT
+    framesize = largest = 0
+    for insn in disassembler.disasm(code, function):
+        if insn.address > text or (insn.address == text and not exception):
+            break
+        mnemonic = insn.mnemonic.split()[-1] if insn.mnemonic else ""
+        operands = insn.op_str.replace(" ", "")
+        if mnemonic.startswith("push"):
+            framesize += 8
+            largest = framesize
+        elif mnemonic.startswith("pop") or mnemonic.startswith("leave"):
+            if framesize > 0:
+                framesize -= 8
+        elif mnemonic.startswith(("add", "sub")) and operands.endswith(",%rsp"):
+            source = operands[:-len(",%rsp")]
+            if not source.startswith("$"):
+                continue
+            try:
+                amount = int(source[1:], 16)
+            except ValueError:
+                continue
+            if mnemonic.startswith("add"):
+                if framesize > 0:
+                    framesize -= amount
+            else:
+                framesize += amount
+                largest = framesize
+        elif mnemonic.startswith("ret"):
+            if not exception:
+                framesize = largest
+    return framesize
 
 
 def _regs_from_bytes(raw: bytes, offset: int = 0) -> dict[str, int]:
@@ -529,9 +596,11 @@ class _Walker:
         if found is None:
             return 0
         module = self.sym.module_of(text)
+        if self.m.in_init_text(found[2]):
+            return 0
         entry = self.m.orc.find(text, module[1] if module else None)
         if entry is None or not entry.is_call:
-            return 0  # crash then counts pushes in the disassembly; pycrash does not
+            return self.m.disassembly_framesize(found[2], text, text == self.eframe_ip)
         framesize = -1
         prev_sp = 0
         stack = self.stack
@@ -549,7 +618,9 @@ class _Walker:
                 self.bptr = 0
         elif entry.bp_reg != ORC_REG_UNDEFINED:
             self.bptr = 0
-        return framesize if framesize >= 0 else 0
+        if framesize < 0:
+            return self.m.disassembly_framesize(found[2], text, text == self.eframe_ip)
+        return framesize
 
     # -- crash's print_stack_entry --------------------------------------------------------
 

@@ -1,0 +1,329 @@
+"""``bt``: kernel stack back traces, as crash 8.0.6 prints them (kernel.c ``cmd_bt``,
+x86_64.c ``x86_64_low_budget_back_trace_cmd``).
+
+The frames come from :func:`pycrash.kernel.stack.crash_backtrace`, which reproduces crash's
+own stack walk (text return addresses found on the stack, frame sizes from ORC), so the
+frame lines, exception-frame register blocks and ``--- <NMI exception stack> ---``
+transitions come out as crash prints them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from pycrash.api import Arg, Command, CommandContext, CommandError, Complete, register
+from pycrash.kernel.stack import (
+    Backtrace,
+    ExceptionFrame,
+    Frame,
+    Note,
+    StackSwitch,
+    crash_backtrace,
+)
+from pycrash.kernel.tasks import TaskInfo, TaskTable, task_table
+
+_REGISTER_LINES = (
+    ("RIP", "ip", "RSP", "sp", "RFLAGS", "flags"),
+    ("RAX", "ax", "RBX", "bx", "RCX", "cx"),
+    ("RDX", "dx", "RSI", "si", "RDI", "di"),
+    ("RBP", "bp", " R8", "r8", " R9", "r9"),
+    ("R10", "r10", "R11", "r11", "R12", "r12"),
+    ("R13", "r13", "R14", "r14", "R15", "r15"),
+)
+
+
+@dataclasses.dataclass
+class BtData:
+    traces: list[Backtrace]
+    messages: list[tuple[int, str]] = dataclasses.field(default_factory=list)
+
+
+def task_header(info: TaskInfo | Backtrace) -> str:
+    """crash's print_task_header()."""
+    return (f"PID: {info.pid:<7d}  TASK: {info.task:<16x}  CPU: {info.cpu:<3d}  "
+            f'COMMAND: "{info.comm}"')
+
+
+def parse_cpus(text: str, cpus: int) -> list[int]:
+    """crash's make_cpumask(): "3", "1,8,9", "1-3", "all"/"a"."""
+    if text in ("a", "all"):
+        return list(range(cpus))
+    result: list[int] = []
+    for part in text.split(","):
+        first, sep, last = part.partition("-")
+        try:
+            low = int(first)
+            high = int(last) if sep else low
+        except ValueError:
+            raise CommandError(f"invalid cpu specification: {text}") from None
+        if low > high or high >= cpus:
+            raise CommandError(f"invalid cpu specification: {text}")
+        result.extend(range(low, high + 1))
+    return sorted(set(result))
+
+
+@register
+class Bt(Command):
+    name = "bt"
+    summary = "backtrace"
+    description = """\
+  Display a kernel stack backtrace.  If no arguments are given, the stack
+  trace of the current context will be displayed.
+
+       -a  displays the stack traces of the active task on each CPU.
+       -p  display the stack trace of the panic task only.
+   -c cpu  display the stack trace of the active task on one or more CPUs,
+           which can be specified using the format "3", "1,8,9", "1-23",
+           or "1,8,9-14".
+       -g  displays the stack traces of all threads in the thread group of
+           the target task; the thread group leader will be displayed first.
+       -t  display all text symbols found from the last known stack location
+           to the top of the stack.
+       -T  display all text symbols found from just above the task_struct or
+           thread_info to the top of the stack.
+       -l  show file and line number of each stack trace text location.
+       -f  display all stack data contained in a frame.
+       -F  similar to -f, except that the stack data is displayed symbolically
+           when appropriate.
+   -R ref  display stack trace only if there is a reference to this symbol
+           or text address.
+       -s  display the symbol name plus its offset.
+       -x  when displaying a symbol offset with the -s option, override the
+           default output format with hexadecimal format.
+       -d  when displaying a symbol offset with the -s option, override the
+           default output format with decimal format.
+      pid  displays the stack trace(s) of this pid.
+    taskp  displays the stack trace the the task referenced by this hexadecimal
+           task_struct pointer.
+
+  Frames are printed as crash prints them: " #N [stack address] function at
+  text address", where the stack address holds the return address.  --json
+  prints the frames, exception frames and stack transitions of each task.
+"""
+    arguments = (
+        Arg("-a", dest="all_cpus", action="store_true", help="active task on each CPU"),
+        Arg("-c", dest="cpus", metavar="cpu", help="active tasks on these CPUs"),
+        Arg("-p", dest="panic", action="store_true", help="the panic task"),
+        Arg("-g", dest="group", action="store_true", help="all threads of the thread group"),
+        Arg("-f", dest="full", action="store_true", help="all stack data of each frame"),
+        Arg("-F", dest="full_sym", action="count", default=0, help="-f, symbolically"),
+        Arg("-l", dest="lines", action="store_true", help="file and line numbers"),
+        Arg("-t", dest="text", action="store_true", help="text symbols from the stack pointer"),
+        Arg("-T", dest="text_all", action="store_true", help="all text symbols on the stack"),
+        Arg("-e", dest="eframes", action="store_true", help="search for exception frames"),
+        Arg("-E", dest="eframes_all", action="store_true", help="search IRQ/exception stacks"),
+        Arg("-r", dest="raw", action="store_true", help="raw stack data"),
+        Arg("-s", dest="offsets", action="store_true", help="symbol name plus offset"),
+        Arg("-x", dest="hex", action="store_true", help="hexadecimal offsets"),
+        Arg("-d", dest="dec", action="store_true", help="decimal offsets"),
+        Arg("-R", dest="ref", metavar="ref", help="only traces referencing this"),
+        Arg("-v", dest="verify", action="store_true", help="check stacks for overflow"),
+        Arg("tasks", nargs="*", metavar="pid | task", complete=Complete.TASK),
+    )
+
+    def run(self, ctx: CommandContext, args: Any) -> BtData:
+        if args.hex and args.dec:
+            raise CommandError("-d and -x are mutually exclusive")
+        if args.eframes or args.eframes_all or args.raw or args.verify:
+            raise CommandError("option not supported by pycrash yet")
+        session = ctx.session
+        table = task_table(session.prog)
+        messages: list[tuple[int, str]] = []
+        targets = self._targets(ctx, args, table, messages)
+        full = args.full or bool(args.full_sym)
+        traces = []
+        for info in ctx.progress(targets, "bt", len(targets)):
+            traces.append(crash_backtrace(session, info.task, full=full,
+                                          text_symbols=args.text or args.text_all))
+        if args.ref:
+            traces = [t for t in traces if _references(t, args.ref, session)]
+        return BtData(traces, messages)
+
+    @staticmethod
+    def _targets(ctx: CommandContext, args: Any, table: TaskTable,
+                 messages: list[tuple[int, str]]) -> list[TaskInfo]:
+        session = ctx.session
+        if args.cpus:
+            if args.group:
+                raise CommandError("-c option cannot be used with the -g option")
+            found = []
+            for cpu in parse_cpus(args.cpus, table.cpus):
+                task = table.active.get(cpu)
+                info = table.get(task) if task else None
+                if info is None:
+                    raise CommandError(f"cannot determine active task on cpu {cpu}")
+                found.append(info)
+            return found
+        if args.all_cpus:
+            if args.group:
+                raise CommandError("-a option cannot be used with the -g option")
+            return [table.get(table.active[c]) for c in sorted(table.active)
+                    if table.get(table.active[c]) is not None]
+        if not args.tasks:
+            task = session.panic.task if args.panic else session.context.task
+            info = table.get(task)
+            if info is None:
+                raise CommandError("no panic task found!" if args.panic else
+                                   "no current context")
+            return _with_group(table, info) if args.group else [info]
+        from pycrash.commands.ps import resolve_number
+
+        found = []
+        for word in args.tasks:
+            resolved = resolve_number(table, word) if _is_number(word) else None
+            if resolved is None:
+                messages.append((len(found), f"bt: invalid task or pid value: {word}"))
+                continue
+            kind, value = resolved
+            infos = table.pid(value) if kind == "pid" else [table.get(value)]
+            for info in infos:
+                if info is None:
+                    continue
+                found.extend(_with_group(table, info) if args.group and info.pid else [info])
+        return found
+
+    def render(self, ctx: CommandContext, data: BtData) -> None:
+        args = ctx.args
+        out = ctx.out
+        session = ctx.session
+        radix = 16 if args.hex else 10
+        first = True
+        message_at = dict(data.messages)
+        for index, trace in enumerate(data.traces):
+            if index in message_at:
+                out.write(("" if first else "\n") + message_at.pop(index) + "\n")
+                first = False
+            out.write(("" if first else "\n") + task_header(trace) + "\n")
+            first = False
+            self._render_trace(out, trace, args, radix, session)
+        for text in message_at.values():
+            out.write(("" if first else "\n") + text + "\n")
+            first = False
+
+    @staticmethod
+    def _render_trace(out: Any, trace: Backtrace, args: Any, radix: int, session: Any) -> None:
+        text_mode = args.text or args.text_all
+        for entry in trace.entries:
+            if isinstance(entry, Frame):
+                name = entry.name
+                if args.offsets and entry.offset:
+                    name += f"+0x{entry.offset:x}" if radix == 16 else f"+{entry.offset}"
+                module = f" [{entry.module}]" if entry.module else ""
+                if entry.words:
+                    _render_words(out, entry.words, session if args.full_sym else None)
+                if text_mode:
+                    out.write(f"  [{entry.slot:16x}] {name} at {entry.text:x}{module}\n")
+                    continue
+                level = f" #{entry.level}" if entry.level < 10 else f"#{entry.level}"
+                out.write(f"{level} [{entry.slot:8x}] {name} at {entry.text:x}{module}\n")
+                if args.lines:
+                    line = _source_line(session, entry.text)
+                    if line:
+                        out.write(f"    {line}\n")
+            elif isinstance(entry, ExceptionFrame):
+                _render_exception_frame(out, entry, radix, session if args.lines else None)
+            elif isinstance(entry, StackSwitch):
+                out.write(f"--- <{entry.label}> ---\n")
+            elif isinstance(entry, Note):
+                out.write(entry.text + "\n")
+        if trace.error:
+            out.write(f"bt: {trace.error}\n")
+
+    def to_json(self, ctx: CommandContext, data: BtData) -> Any:
+        result = []
+        for trace in data.traces:
+            entries = []
+            for entry in trace.entries:
+                kind = {Frame: "frame", ExceptionFrame: "exception", StackSwitch: "switch",
+                        Note: "note"}[type(entry)]
+                entries.append({"kind": kind, **dataclasses.asdict(entry)})
+            result.append({"pid": trace.pid, "task": trace.task, "cpu": trace.cpu,
+                           "comm": trace.comm, "entries": entries, "error": trace.error})
+        return result
+
+
+def _is_number(word: str) -> bool:
+    text = word[2:] if word.lower().startswith("0x") else word
+    return bool(text) and all(c in "0123456789abcdefABCDEF" for c in text)
+
+
+def _with_group(table: TaskTable, info: TaskInfo) -> list[TaskInfo]:
+    """-g: the thread group leader first, then the other threads in table order."""
+    leaders = table.pid(info.tgid)
+    leader = leaders[0] if leaders else info
+    return [leader] + [t for t in table if t.tgid == info.tgid and t.pid != info.tgid]
+
+
+def _source_line(session: Any, address: int) -> str:
+    from pycrash.kernel.symbols import source_line
+
+    try:
+        return source_line(session, address)
+    except Exception:  # noqa: BLE001 - no line information is not an error
+        return ""
+
+
+def _render_words(out: Any, words: list[tuple[int, int]], session: Any | None) -> None:
+    """crash's x86_64_display_full_frame(): two words a line, ``    addr: w w``."""
+    lines = []
+    for i, (address, value) in enumerate(words):
+        text = f"{value:016x}"
+        if session is not None:
+            text = _symbolic_word(session, value) or text
+        if i % 2 == 0:
+            lines.append(f"    {address:x}: {text} ")
+        else:
+            lines[-1] += f"{text} "
+    out.write("\n".join(lines) + "\n")
+
+
+def _symbolic_word(session: Any, value: int) -> str | None:
+    from pycrash.kernel.symbols import symbol_table
+
+    try:
+        found = symbol_table(session).value_search(value)
+    except Exception:  # noqa: BLE001
+        return None
+    if not found:
+        return None
+    sym, offset = found
+    name = f"{sym.name}+{offset}" if offset else sym.name
+    return f"{name:<16s}"
+
+
+def _render_exception_frame(out: Any, frame: ExceptionFrame, radix: int,
+                            session: Any | None) -> None:
+    regs = frame.registers
+    if frame.rip_name is not None and (frame.kernel_mode or frame.rip_name == "user space"):
+        name = frame.rip_name
+        if frame.rip_offset:
+            name += f"+0x{frame.rip_offset:x}" if radix == 16 else f"+{frame.rip_offset}"
+        out.write(f"    [exception RIP: {name}]\n")
+    for a, ka, b, kb, c, kc in _REGISTER_LINES:
+        last = f"{regs[kc]:08x}" if kc == "flags" else f"{regs[kc]:016x}"
+        out.write(f"    {a}: {regs[ka]:016x}  {b}: {regs[kb]:016x}  {c}: {last}\n")
+    if frame.from_notes:
+        out.write(f"    CS: {regs['cs'] & 0xFFFF:04x}  SS: {regs['ss'] & 0xFFFF:04x}\n")
+    else:
+        out.write(f"    ORIG_RAX: {regs['orig_ax']:016x}  CS: {regs['cs']:04x}  "
+                  f"SS: {regs['ss']:04x}\n")
+    if session is not None and frame.kernel_mode and frame.rip_name:
+        line = _source_line(session, regs["ip"])
+        if line:
+            out.write(f"    {line}\n")
+
+
+def _references(trace: Backtrace, ref: str, session: Any) -> bool:
+    """bt -R: the trace mentions this symbol name or text address."""
+    try:
+        value = int(ref, 16)
+    except ValueError:
+        value = None
+    for entry in trace.entries:
+        if isinstance(entry, Frame) and (entry.name == ref or entry.text == value):
+            return True
+        if isinstance(entry, ExceptionFrame) and (entry.rip_name == ref or
+                                                  value in entry.registers.values()):
+            return True
+    return False
