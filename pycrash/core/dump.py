@@ -213,6 +213,8 @@ class Dump:
         vmemmap = self._read_kernel_var("vmemmap_base")
         if vmemmap is None and pob is not None:
             vmemmap = self._vmemmap_from_mem_section(vmci)
+        if vmalloc is None and pob is not None:
+            vmalloc = self._vmalloc_from_vmap_area_list(vmci, vmemmap)
         self.set_layout(vmalloc_base=vmalloc, vmemmap_base=vmemmap)
 
     def _read_kernel_var(self, name: str) -> int | None:
@@ -252,6 +254,30 @@ class Dump:
         if value < self.layout.user_top or value >= START_KERNEL_MAP:
             return None
         return value
+
+    def _vmalloc_from_vmap_area_list(self, vmci: VmcoreInfo, vmemmap: int | None) -> int | None:
+        # vmap_area_list is sorted by address; the first area the kernel allocates sits at
+        # VMALLOC_START = vmalloc_base, which KASLR aligns to a PUD (1 GiB)
+        # (arch/x86/mm/kaslr.c). makedumpfile takes VMALLOC_START from this list too.
+        head = vmci.symbol("vmap_area_list")
+        off_list = vmci.offset("vmap_area.list")
+        off_start = vmci.offset("vmap_area.va_start")
+        if head is None or off_list is None or off_start is None:
+            return None
+        try:
+            first = self.read_u64(head)
+            if first == head or not first:
+                return None
+            start = self.read_u64(first - off_list + off_start)
+        except FaultError:
+            return None
+        base = start & ~((1 << 30) - 1)
+        pob = self.layout.page_offset_base or 0
+        if base <= pob + (self.layout.directmap_size or 0):
+            return None
+        if vmemmap is not None and base >= vmemmap:
+            return None
+        return base
 
     def set_layout(self, *, page_offset_base: int | None = None,
                    vmalloc_base: int | None = None, vmemmap_base: int | None = None,

@@ -166,6 +166,12 @@ class Machine:
         self.w64(roots_pa, self.page_offset_base + sect_pa)
         self.w64(sect_pa, self.vmemmap_base | 0x7)  # section_mem_map + flag bits
         self.map(self.vmemmap_base, 0x7F0000)
+        # vmap_area_list (a list_head in kernel data) → first vmap_area (list at +40),
+        # whose va_start is the first vmalloc allocation, at VMALLOC_START.
+        sym["vmap_area_list"] = self.text_va + 0x2100
+        area_pa = 0x3000
+        self.w64(self.text_pa_of(sym["vmap_area_list"]), self.page_offset_base + area_pa + 40)
+        self.w64(area_pa, self.vmalloc_base + 0x3000)
         # known bytes for cross checks
         for va in (sym["linux_banner"], self.vmalloc_page + 0x10, self.vmalloc_huge + 0x12345,
                    self.page_offset_base + 0x345678):
@@ -200,6 +206,9 @@ class Machine:
             "OFFSET(mem_section.section_mem_map)=0",
             f"SYMBOL(_stext)={self.text_va:x}",
             "OFFSET(list_head.next)=0",
+            f"SYMBOL(vmap_area_list)={self.symbols['vmap_area_list']:x}",
+            "OFFSET(vmap_area.va_start)=0",
+            "OFFSET(vmap_area.list)=40",
             "NUMBER(PG_lru)=4",
             "NUMBER(KERNELPACMASK)=0xffffff8000000000",
             f"NUMBER(phys_base)={signed_phys_base}",

@@ -115,12 +115,12 @@ def test_layout_matches_kernel_variables(scenario):
     """Bases found without vmlinux equal the kernel's own variables (System.map)."""
     name = testing.dump_names(scenario)[0]
     d = dump_of(scenario, name)
-    for var in ("page_offset_base", "vmemmap_base"):
+    for var in ("page_offset_base", "vmemmap_base", "vmalloc_base"):
         actual = d.read_u64(runtime_symbol(scenario, var))
         assert getattr(d.layout, var) == actual, var
     assert d.pgtable.root == d.vtop(runtime_symbol(scenario, "init_top_pgt"))
-    vmalloc_base = d.read_u64(runtime_symbol(scenario, "vmalloc_base"))
-    assert d.layout.kind(vmalloc_base + 0x1000) == "vmalloc"
+    assert d.layout.kind(d.layout.vmalloc_base + 0x1000) == "vmalloc"
+    assert d.layout.kind(d.layout.vmemmap_base + 0x1000) == "vmemmap"
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)

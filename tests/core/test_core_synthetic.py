@@ -71,6 +71,7 @@ def test_detect_and_metadata(dset, fmt):
         assert d.vmcoreinfo.osrelease == "6.1.0-synthetic"
         assert d.layout.page_offset_base == m.page_offset_base
         assert d.layout.vmemmap_base == m.vmemmap_base
+        assert d.layout.vmalloc_base == m.vmalloc_base
         assert d.physical_ranges() == [(0, m.hole[0]), (m.hole[1], m.mem_size)]
         if fmt == "split":
             assert [Path(p).name for p in d.paths] == ["vmcore.split1", "vmcore.split0",
