@@ -4,9 +4,12 @@ Usage::
 
     from pycrash.core import open_dump
 
-    with open_dump("vmcore") as dump:
-        banner = dump.read_cstring(dump.vmcoreinfo.symbol("init_uts_ns") + 0x4)
-        t = dump.translate(0xffffffff81000000)
+    with open_dump("vmcore") as dump:          # or open_dump([part1, part2]) for --split
+        v = dump.vmcoreinfo
+        uts = v.symbol("init_uts_ns") + v.offset("uts_namespace.name")
+        sysname = dump.read_cstring(uts)       # b"Linux" (kernel virtual, translated)
+        t = dump.translate(v.symbol("_stext"))  # Translation: paddr, page_size, entries
+        regs = dump.cpus[0].registers           # {"rip": ..., "rsp": ..., ...}
 
 Everything that reads a dump file goes through this package; nothing in it prints.
 """
