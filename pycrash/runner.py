@@ -147,6 +147,7 @@ class Runner:
         self.json = json
         self.exit_requested = False
         self.progress_hook: Any = None
+        self._pending: list[str] = []
 
     # -- entry points ----------------------------------------------------------------------
 
@@ -183,6 +184,11 @@ class Runner:
         prefix = f"pycrash: {name}: " if name else "pycrash: "
         self._flush_stdout()
         print(prefix + message, file=self._err, flush=True)
+
+    def _defer(self, name: str | None, message: str) -> None:
+        """An error of the running command, printed once its output has been delivered."""
+        prefix = f"pycrash: {name}: " if name else "pycrash: "
+        self._pending.append(prefix + message)
 
     def _flush_stdout(self) -> None:
         try:
@@ -260,6 +266,7 @@ class Runner:
                 self._error(name, f"{parsed.redirect}: {err.strerror or err}")
                 return 1
         buffer = io.StringIO()
+        self._pending = []
         try:
             status = self._invoke(cls, argv, buffer)
         finally:
@@ -268,6 +275,11 @@ class Runner:
             finally:
                 if redirect_file is not None:
                     redirect_file.close()
+                # errors after the output they interrupted, as on a terminal they happened
+                pending, self._pending = self._pending, []
+                for message in pending:
+                    self._flush_stdout()
+                    print(message, file=self._err, flush=True)
         return status
 
     def _invoke(self, cls: type[api.Command], argv: list[str], out: io.StringIO) -> int:
@@ -305,23 +317,23 @@ class Runner:
             self.exit_requested = True
             return 0
         except KeyboardInterrupt:
-            self._error(name, "interrupted")
+            self._defer(name, "interrupted")
             return 1
         except CommandError as err:
-            self._error(name, _one_line(err))
+            self._defer(name, _one_line(err))
             return 1
         except (PycrashError, OSError) as err:  # core faults, session errors, files
-            self._error(name, _one_line(err))
+            self._defer(name, _one_line(err))
         except Exception as err:  # noqa: BLE001 - drgn errors and bugs alike: one line
             if _is_drgn_fault(err):
-                self._error(name, _one_line(err))
+                self._defer(name, _one_line(err))
             else:
-                self._error(name, f"{type(err).__name__}: {_one_line(err)}")
+                self._defer(name, f"{type(err).__name__}: {_one_line(err)}")
             if settings.get("debug"):
-                traceback.print_exc(file=self._err)
+                self._pending.append(traceback.format_exc().rstrip("\n"))
             return 1
         if settings.get("debug"):
-            traceback.print_exc(file=self._err)
+            self._pending.append(traceback.format_exc().rstrip("\n"))
         return 1
 
     def _deliver(self, text: str, parsed: CommandLine, redirect_file: TextIO | None) -> None:

@@ -83,9 +83,9 @@ class Fault(Command):
 @pytest.fixture
 def runner(sample_session):
     registry = api.CommandRegistry()
-    for cls in (P, Struct, Fault):
-        registry.add(cls, "test")
     plugins.load_builtins(registry, report=lambda message: None)
+    for cls in (P, Struct, Fault):  # stand-ins for the real p and struct
+        registry.add(cls, "test")
     session = sample_session()
     out, err = io.StringIO(), io.StringIO()
     runner = Runner(session, registry, stdout=out, stderr=err)
