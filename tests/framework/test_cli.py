@@ -35,7 +35,7 @@ def test_files_in_any_order_and_several_commands(tmp_path: Path, order: str) -> 
     assert result.stdout == (
         "output radix: 16 (hex)\noutput radix: 16 (hex)\nscroll: on (/usr/bin/less)\n"
     )
-    assert result.stderr == ""
+    assert result.stderr_lines == []
 
 
 def test_failed_command_gives_status_1_and_the_rest_runs(tmp_path: Path) -> None:
