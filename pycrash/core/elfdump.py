@@ -21,6 +21,7 @@ from .errors import DumpFormatError, ExcludedPageError, MissingPageError
 from .filebytes import ByteSource
 from .layer import PhysicalLayer
 from .notes import NT_TASKSTRUCT, Note
+from .vmcoreinfo import VmcoreInfo
 
 __all__ = ["ElfDump", "is_elf", "START_KERNEL_MAP"]
 
@@ -97,6 +98,10 @@ class ElfDump(PhysicalLayer):
         for note in self.notes:
             if note.name == "VMCOREINFO":
                 self.vmcoreinfo_text = note.desc
+                # ELF has no page size of its own: use the kernel's (arm64 may be 16/64K).
+                ps = VmcoreInfo(note.desc).page_size
+                if ps and ps & (ps - 1) == 0 and 4096 <= ps <= 1 << 16:
+                    self.page_size, self.page_shift = ps, ps.bit_length() - 1
         if any(n.name == "CORE" and n.type == NT_TASKSTRUCT for n in self.notes) or \
                 path == "/proc/kcore":
             self.format = "kcore"
@@ -175,13 +180,14 @@ class ElfDump(PhysicalLayer):
                                 "page missing (incomplete dump)", physical=True)
 
     def read_page(self, pfn: int) -> bytes:
-        paddr = pfn << 12
+        psize = self.page_size
+        paddr = pfn << self.page_shift
         i = bisect.bisect_right(self._starts, paddr) - 1
-        if i >= 0 and paddr + 4096 <= self._ends[i] and self._kinds[i] == _DATA:
-            data = self._pread(self._offs[i] + paddr - self._starts[i], 4096)
-            if len(data) == 4096:
+        if i >= 0 and paddr + psize <= self._ends[i] and self._kinds[i] == _DATA:
+            data = self._pread(self._offs[i] + paddr - self._starts[i], psize)
+            if len(data) == psize:
                 return data
-        return self.read(paddr, 4096)
+        return self.read(paddr, psize)
 
     def read(self, paddr: int, size: int) -> bytes:
         starts, ends, kinds, offs = self._starts, self._ends, self._kinds, self._offs
@@ -211,7 +217,7 @@ class ElfDump(PhysicalLayer):
         return b"".join(parts)
 
     def page_state(self, pfn: int) -> str:
-        paddr = pfn << 12
+        paddr = pfn << self.page_shift
         i = bisect.bisect_right(self._starts, paddr) - 1
         if i < 0 or self._ends[i] <= paddr:
             return "beyond"
@@ -230,7 +236,8 @@ class ElfDump(PhysicalLayer):
         c = {"present": 0, "excluded": 0, "missing": 0}
         names = ("present", "excluded", "missing")
         for s, e, k in zip(self._starts, self._ends, self._kinds, strict=True):
-            c[names[k]] += (((e + 4095) >> 12) - (s >> 12))
+            c[names[k]] += (((e + self.page_size - 1) >> self.page_shift)
+                            - (s >> self.page_shift))
         if not c["missing"]:
             del c["missing"]
         return c
