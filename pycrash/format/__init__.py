@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import drgn
+
 from pycrash.format.value import PrintOptions, ValuePrinter
 
 if TYPE_CHECKING:
-    import drgn
-
     from pycrash.session import Session
 
 __all__ = ["KERNEL_SPACE_START", "PrintOptions", "ValuePrinter", "symbolize", "value_printer"]
@@ -34,6 +34,9 @@ def symbolize(prog: drgn.Program, address: int) -> str | None:
     try:
         sym = prog.symbol(address)
     except LookupError:
+        return None
+    if sym.size == 0 and sym.kind != drgn.SymbolKind.FUNC:
+        # gdb ignores zero-sized data symbols (linker labels such as __start_init_task).
         return None
     offset = address - sym.address
     return f"{sym.name}+{offset}" if offset else sym.name

@@ -53,8 +53,9 @@ def quote_string(data: bytes, *, force_ellipses: bool = False, terminated: bool 
         out.append(_emit(data[i], '"') * (j - i))
         printed += j - i
         i = j
-    # gdb only learns the string ended by trying to read past it inside its loop.
-    finished = i >= length and printed < print_max
+    # gdb reads one character past each run, so it knows the string ended when the last
+    # run it took was the final one, even if that run took it past print_max.
+    finished = i >= length
     text = '"' + "".join(out) + '"'
     if force_ellipses or not finished:
         text += "..."

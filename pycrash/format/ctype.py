@@ -196,6 +196,14 @@ def _parameters(type_: drgn.Type) -> str:
 
 def _declare(type_: drgn.Type, varstring: str, show: int, level: int) -> str:
     """gdb's c_print_type: ``TYPE NAME`` with declarators, e.g. ``char *(*get)(int)``."""
+    if show > 0:
+        # gdb's check_typedef: a type shown in full is shown as what its typedefs stand for.
+        qualifiers = type_.qualifiers
+        while type_.kind == TypeKind.TYPEDEF:
+            type_ = type_.type
+            qualifiers |= type_.qualifiers
+        if qualifiers != type_.qualifiers:
+            type_ = type_.qualified(qualifiers)
     text = _base(type_, show, level)
     kind = type_.kind
     if varstring or (
