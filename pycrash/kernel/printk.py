@@ -305,6 +305,11 @@ def _lockless_records(session: Any, layout: _Layout) -> Iterator[PrintkRecord]:
             text_len = max(next_ - begin, 0)  # truncated record
         return PrintkRecord(text=text_data[begin: begin + text_len], **common)
 
+    # A sane ring holds at most ``count`` descriptors from tail to head; garbage ids would
+    # make the walk run for up to 2**62 steps.
+    if (head_id - tail_id) & _DESC_ID_MASK >= count:
+        raise PrintkError(f"corrupt printk descriptor ring: tail_id {tail_id:#x}, "
+                          f"head_id {head_id:#x}, {count} descriptors")
     desc_id = tail_id
     while True:
         rec = record(desc_id)

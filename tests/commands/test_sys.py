@@ -54,9 +54,17 @@ def test_sys_matches_the_guest(scenario: str, run) -> None:
                    if line.startswith("cpu MHz"))
         # crash shows cpu_khz / 1000; /proc/cpuinfo shows cpu_khz / 1000 with decimals
         assert fields["MACHINE"].endswith(f"({mhz.split('.')[0]} Mhz)")
+    # crash's PANIC is a whole log line holding one of its panic strings ("Kernel panic - ",
+    # "Oops: ", ...): for the oops scenario that is the "Oops: " line, not the BUG line the
+    # guest recorded as its panic message.
+    panic = fields["PANIC"]
+    assert panic.startswith('"')
+    quoted, _, check = panic[1:].partition('"')
+    assert quoted in run("log -t", scenario).splitlines()
+    assert check == (" (check log for details)" if "Oops: " in quoted else "")
     message = manifest.get("panic", {}).get("message")
-    if message:
-        assert message in fields["PANIC"]
+    if message and "Kernel panic - " in quoted:
+        assert message in quoted
     assert fields["KERNEL"].endswith("  [TAINTED]")  # the test module is out of tree
     dump_level = testing.dump_info(scenario, _primary(scenario)).get("dump_level")
     if dump_level:
