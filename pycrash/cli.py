@@ -198,7 +198,8 @@ def _main(args: argparse.Namespace) -> int:
                 raise UsageError(f"--demo: the bundled sample is not available: {err}") from None
         vmlinux, dumps = _split_files(files)
         if not dumps:
-            if os.access("/proc/kcore", os.R_OK) and not files:
+            # crash's live form: only a vmlinux (or nothing) given means the running kernel.
+            if os.access("/proc/kcore", os.R_OK):
                 dumps = [Path("/proc/kcore")]
             else:
                 what = "no dump file given" if vmlinux else "no dump file given (nothing to open)"
@@ -243,7 +244,7 @@ def _main(args: argparse.Namespace) -> int:
         if args.commands:
             for text in args.commands:
                 status = max(status, runner.execute_script(text))
-                if runner.exit_requested:
+                if runner.exit_requested or runner.interrupted:
                     break
             return status
         if interactive:

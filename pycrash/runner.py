@@ -127,7 +127,8 @@ def _one_line(err: BaseException) -> str:
 class Runner:
     """Runs command lines against a session; ``execute`` returns 0 (ok) or 1 (failed).
 
-    ``exit_requested`` becomes True after ``q``/``exit``: the caller stops reading input.
+    ``exit_requested`` becomes True after ``q``/``exit``: the caller stops reading input;
+    ``interrupted`` after Ctrl-C stopped a command: a script or ``-c`` list stops there.
     ``progress_hook`` (set by the interactive shell) is passed to every command's context.
     """
 
@@ -148,6 +149,8 @@ class Runner:
         self.exit_requested = False
         self.progress_hook: Any = None
         self._pending: list[str] = []
+        # Set by Ctrl-C during a command: execute_script() stops there (the REPL just goes on).
+        self.interrupted = False
 
     # -- entry points ----------------------------------------------------------------------
 
@@ -168,9 +171,10 @@ class Runner:
     def execute_script(self, text: str) -> int:
         """Run every command of ``text`` (``;``/newline separated); 1 if any failed."""
         status = 0
+        self.interrupted = False
         for line in split_commands(text):
             status = max(status, self.execute(line))
-            if self.exit_requested:
+            if self.exit_requested or self.interrupted:
                 break
         return status
 
@@ -318,6 +322,7 @@ class Runner:
             return 0
         except KeyboardInterrupt:
             self._defer(name, "interrupted")
+            self.interrupted = True
             return 1
         except CommandError as err:
             self._defer(name, _one_line(err))

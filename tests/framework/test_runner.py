@@ -133,6 +133,12 @@ def test_interrupt(runner) -> None:
     assert outputs(runner) == ("partial output\n", "pycrash: fault: interrupted\n")
 
 
+def test_interrupt_stops_a_script(runner) -> None:
+    assert runner.execute_script("p one; fault interrupt; p two") == 1
+    assert runner.interrupted and not runner.exit_requested
+    assert outputs(runner) == ("p: one\npartial output\n", "pycrash: fault: interrupted\n")
+
+
 def test_command_error(runner) -> None:
     assert runner.execute("fault other") == 1
     assert outputs(runner) == ("partial output\n", "pycrash: fault: told to fail\n")
