@@ -55,4 +55,28 @@ def value_printer(session: Session, *, fmt: str | None = None, radix: int | None
     if radix is None:
         radix = int(session.settings.get("radix", 10))
     options = PrintOptions(fmt=fmt, output_format=radix_format(radix))
-    return ValuePrinter(options, lambda address: symbolize(prog, address), prog.read)
+
+    def annotate(address: int) -> str | None:
+        return symbolize(prog, address) or module_symbolize(session, address)
+
+    return ValuePrinter(options, annotate, prog.read)
+
+
+def module_symbolize(session: Session, address: int) -> str | None:
+    """crash's fallback for addresses gdb has no symbol for: inside a module, the nearest
+    module symbol below (``<_note_9+332>`` for a module's string literal)."""
+    if address < KERNEL_SPACE_START:
+        return None
+    try:
+        from pycrash.kernel.symbols import symbol_table
+
+        table = symbol_table(session)
+        if table.module_of(address) is None:
+            return None
+        found = table.value_search(address)
+    except Exception:  # noqa: BLE001 - no module table: no annotation
+        return None
+    if found is None:
+        return None
+    sym, offset = found
+    return f"{sym.name}+{offset}" if offset else sym.name
