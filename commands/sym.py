@@ -54,15 +54,18 @@ def _text_ranges(ctx: CommandContext, table: SymbolTable) -> list[tuple[int, int
 
 def symbol_line(ctx: CommandContext, table: SymbolTable, sym: Symbol, offset: int = 0, *,
                 show_module: bool = True, show_line: bool = True) -> SymLine:
-    """crash's ``show_symbol()`` for one symbol."""
+    """crash's ``show_symbol()`` for one symbol; offsets follow the output radix (crash's
+    ``SHOW_RADIX()``: ``+16`` in radix 10, ``+0x10`` in radix 16)."""
     address = sym.address + offset
+    hex_offsets = ctx.session.settings.get("radix", 10) == 16
     if sym.pseudo and sym.name.startswith("_MODULE_START_"):
         text = f"{sym.address:x} ({sym.type}) ({sym.module} module)"
         if offset:
-            text += f"+0x{offset:x}"
+            text += f"+0x{offset:x}" if hex_offsets else f"+{offset}"
         return SymLine(text, address, sym.type, sym.name, offset, sym.module)
     if offset:
-        text = f"{address:x} ({sym.type}) {sym.name}+0x{offset:x}"
+        shown = f"0x{offset:x}" if hex_offsets else f"{offset}"
+        text = f"{address:x} ({sym.type}) {sym.name}+{shown}"
     else:
         text = f"{sym.address:x} ({sym.type}) {sym.name}"
     module = sym.module if show_module else None
