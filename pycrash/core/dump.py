@@ -164,7 +164,9 @@ class Dump:
         pb = vmci.phys_base
         self.phys_base_source = "vmcoreinfo"
         if pb is None:
-            pb, self.phys_base_source = layer.phys_base_hint, f"{layer.format} header"
+            pb = layer.phys_base_hint
+            self.phys_base_source = ("kdump sub-header" if layer.format == "kdump"
+                                     else "kernel-text PT_LOAD")
         if pb is None:
             pb, self.phys_base_source = 0, "default"
         self.phys_base: int = pb % (1 << 64)
