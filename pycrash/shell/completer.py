@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import threading
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -25,14 +26,17 @@ from pycrash.shell import members
 from pycrash.shell.context import Expected, Kind, expected_at
 from pycrash.shell.gate import DRGN_GATE
 from pycrash.shell.names import Lazy, SortedNames, loaded_program, symbol_names, task_names
-from pycrash.shell.typenames import TypeNameIndex
+from pycrash.shell.typenames import TypeNameIndex, string_table_lazy
 
 __all__ = ["Candidate", "Candidates", "PycrashCompleter"]
 
 # At most this many candidates are offered (a bare Tab in "p " would list every symbol).
 MAX_CANDIDATES = 5000
-# How long one completion may wait for a first index build (it runs in a thread).
-WAIT = 5.0
+# How long one completion may wait for a first index build or the background debuginfo load
+# (it runs in a thread: typing goes on meanwhile).  Tests raise it on slow machines.
+WAIT = 10.0
+# The thread in which Session.load_in_background loads the debuginfo.
+DEBUGINFO_THREAD = "pycrash-debuginfo"
 _MEMBER_KINDS = ("struct", "union", "typedef")
 _IDENT_TAIL = re.compile(r"[A-Za-z_]\w*\Z")
 
@@ -53,9 +57,10 @@ class Candidate:
 class Candidates:
     """The candidate lists of one session, built lazily and cached for the session's life."""
 
-    def __init__(self, session: Any, registry: CommandRegistry) -> None:
+    def __init__(self, session: Any, registry: CommandRegistry, wait: float = WAIT) -> None:
         self.session = session
         self.registry = registry
+        self.wait = wait
         self._symbols_early: Lazy[SortedNames] = Lazy(lambda: symbol_names(session))
         self._symbols_drgn: Lazy[SortedNames] | None = None
         self._tasks: Lazy[SortedNames | None] | None = None
@@ -63,17 +68,26 @@ class Candidates:
 
     # -- sources -------------------------------------------------------------------------
 
-    def _program(self) -> Any | None:
-        return loaded_program(self.session)
+    def _program(self, wait: float | None = None) -> Any | None:
+        """The session's drgn Program if it exists; waits for a load already under way
+        (the CLI starts one in the background), never starts one."""
+        wait = self.wait if wait is None else wait
+        prog = loaded_program(self.session)
+        if prog is None and wait > 0:
+            for thread in threading.enumerate():
+                if thread.name == DEBUGINFO_THREAD and thread.is_alive():
+                    thread.join(wait)
+                    prog = loaded_program(self.session)
+        return prog
 
-    def symbols(self, wait: float = WAIT) -> SortedNames | None:
-        if self._program() is not None:
+    def symbols(self) -> SortedNames | None:
+        if self._program(wait=0) is not None:
             if self._symbols_drgn is None:
                 self._symbols_drgn = Lazy(lambda: symbol_names(self.session))
-            names = self._symbols_drgn.get(wait)
+            names = self._symbols_drgn.get(self.wait)
             if names is not None:
                 return names
-        return self._symbols_early.get(wait)
+        return self._symbols_early.get(self.wait)
 
     def types(self) -> TypeNameIndex | None:
         prog = self._program()
@@ -85,17 +99,20 @@ class Candidates:
             self._types.start()
         return self._types
 
-    def tasks(self, wait: float = WAIT) -> SortedNames | None:
+    def tasks(self) -> SortedNames | None:
         if self._program() is None:
             return None
         if self._tasks is None:
             self._tasks = Lazy(lambda: task_names(self.session))
-        return self._tasks.get(wait)
+        return self._tasks.get(self.wait)
 
     def warm_up(self) -> None:
         """Start building what is cheap to build now (called when the prompt first shows)."""
         self._symbols_early.start()
-        if self._program() is not None:
+        vmlinux = getattr(self.session, "vmlinux_path", None)
+        if vmlinux is not None:
+            string_table_lazy(vmlinux).start()  # a file read, no DWARF load
+        if self._program(wait=0) is not None:
             self.types()
 
     # -- dispatch ------------------------------------------------------------------------
@@ -147,7 +164,7 @@ class Candidates:
         index = self.types()
         if index is None:
             return []
-        pairs = index.matching(word, kinds, wait=WAIT)
+        pairs = index.matching(word, kinds, wait=self.wait)
         return [Candidate(n, meta=k) for n, k in pairs[:MAX_CANDIDATES]]
 
     def _member_path(self, word: str) -> list[Candidate]:

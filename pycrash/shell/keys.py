@@ -7,7 +7,8 @@ REPL then shows a fresh prompt).
 
 from __future__ import annotations
 
-from prompt_toolkit.filters import completion_is_selected, has_completions
+from prompt_toolkit import search
+from prompt_toolkit.filters import completion_is_selected, has_completions, is_searching
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 
 __all__ = ["shell_key_bindings"]
@@ -31,9 +32,10 @@ def shell_key_bindings() -> KeyBindings:
         buffer = event.current_buffer
         buffer.complete_state = None
 
-    @kb.add("escape", filter=has_completions, eager=True)
-    def _close_completions(event: KeyPressEvent) -> None:
-        """Escape closes the completion menu."""
-        event.current_buffer.cancel_completion()
+    @kb.add("enter", filter=is_searching)
+    def _run_found_line(event: KeyPressEvent) -> None:
+        """Enter in a Ctrl-R search runs the line found, as readline (and crash) does."""
+        search.accept_search()
+        event.app.current_buffer.validate_and_handle()
 
     return kb

@@ -8,8 +8,8 @@ not flicker.  When the stream is not a terminal the hook does nothing.
 
 Ctrl-C needs no help from the hook: outside the prompt, SIGINT raises KeyboardInterrupt in the
 main thread at the next Python bytecode, and walks run Python code between reads (drgn calls
-back into the core for every read).  ``interrupt_guard`` makes sure the default handler is the
-one installed while a command runs, in case a library replaced it.
+back into the core for every read).  ``interrupt_guard`` installs such a handler while a command
+runs (whatever a library may have set) and lets the shell erase the progress line first.
 """
 
 from __future__ import annotations
@@ -96,20 +96,27 @@ def make_progress_hook(stream: TextIO) -> ProgressHook:
 
 
 @contextlib.contextmanager
-def interrupt_guard() -> Iterator[None]:
-    """Run a command with Python's default SIGINT handler, so Ctrl-C raises KeyboardInterrupt.
+def interrupt_guard(on_interrupt: Callable[[], None] | None = None) -> Iterator[None]:
+    """Run a command with a SIGINT handler that raises KeyboardInterrupt (Python's default),
+    first calling ``on_interrupt`` (the shell erases its progress line there, before the
+    Runner prints "interrupted").
 
     A no-op outside the main thread (signal handlers can only be set there).
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.getsignal(signal.SIGINT)
-    replace = previous is not signal.default_int_handler
-    if replace:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    def handler(signum: int, frame: object) -> None:
+        if on_interrupt is not None:
+            try:
+                on_interrupt()
+            except Exception:  # noqa: BLE001 - never lose the interrupt itself
+                pass
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, handler)
     try:
         yield
     finally:
-        if replace:
-            signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGINT, previous)

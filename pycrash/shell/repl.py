@@ -29,7 +29,7 @@ from pycrash.shell import config
 from pycrash.shell.completer import PycrashCompleter
 from pycrash.shell.gate import DRGN_GATE
 from pycrash.shell.keys import shell_key_bindings
-from pycrash.shell.progress import interrupt_guard, make_progress_hook
+from pycrash.shell.progress import ProgressLine, interrupt_guard, make_progress_hook
 
 __all__ = ["build_prompt_session", "run_repl"]
 
@@ -82,13 +82,18 @@ def _report(message: str) -> None:
 
 def run_one(session: Any, runner: Any, line: str) -> int:
     """Run one command line the way the REPL does (Ctrl-C safe); returns its status."""
-    with DRGN_GATE.command(), interrupt_guard():
+    progress = getattr(runner, "progress_hook", None)
+    clear = progress.clear if isinstance(progress, ProgressLine) else None
+    with DRGN_GATE.command(), interrupt_guard(clear):
         try:
             return int(runner.execute(line) or 0)
         except KeyboardInterrupt:
             sys.stdout.flush()
             _report("interrupted")
             return 1
+        finally:
+            if clear is not None:
+                clear()  # a walk that failed never reported its end
 
 
 def run_repl(session: Any, runner: Any, **prompt_kwargs: Any) -> int:
@@ -105,7 +110,8 @@ def run_repl(session: Any, runner: Any, **prompt_kwargs: Any) -> int:
         except KeyboardInterrupt:
             continue  # Ctrl-C at the prompt: a fresh prompt
         except EOFError:
-            break  # Ctrl-D on an empty line
+            print()  # Ctrl-D on an empty line: leave the terminal on a fresh line
+            break
         if not line.strip():
             continue
         try:

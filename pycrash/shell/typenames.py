@@ -28,6 +28,7 @@ import json
 import mmap
 import os
 import re
+import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -103,6 +104,23 @@ def string_table(path: str | os.PathLike[str]) -> bytes:
     return b"\0" + strings + b"\0" + b"\0".join(sorted(short)) + b"\0"
 
 
+_STRING_TABLES: dict[str, Lazy[bytes]] = {}
+_STRING_TABLES_LOCK = threading.Lock()
+
+
+def string_table_lazy(path: str | os.PathLike[str]) -> Lazy[bytes]:
+    """:func:`string_table` of ``path``, read once per process in a background thread.
+
+    It needs only the file, not drgn, so the shell starts it before the DWARF is loaded.
+    """
+    key = str(path)
+    with _STRING_TABLES_LOCK:
+        lazy = _STRING_TABLES.get(key)
+        if lazy is None:
+            lazy = _STRING_TABLES[key] = Lazy(lambda: string_table(key), "pycrash-type-strings")
+    return lazy
+
+
 def all_candidates(blob: bytes) -> set[str]:
     """Every identifier suffix of every string in ``blob`` that starts with a letter or _."""
     result: set[str] = set()
@@ -150,13 +168,8 @@ class TypeNameIndex:
     # -- building ------------------------------------------------------------------------
 
     def _read_blob(self) -> bytes:
-        parts = []
-        for path in self._files:
-            try:
-                parts.append(string_table(path))
-            except Exception:  # noqa: BLE001 - unreadable: no names
-                continue
-        return b"".join(parts)
+        parts = [string_table_lazy(path).get(wait=600) for path in self._files]
+        return b"".join(part for part in parts if part)
 
     def _check(self, names: Iterable[str]) -> None:
         """Check ``names`` with drgn, in batches that give way to a running command."""

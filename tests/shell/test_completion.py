@@ -72,7 +72,7 @@ def session(sample_session):
 
 @pytest.fixture(scope="module")
 def candidates(session) -> Candidates:
-    return Candidates(session, _registry())
+    return Candidates(session, _registry(), wait=300)
 
 
 def texts(candidates: Candidates, line: str) -> list[str]:

@@ -1,0 +1,196 @@
+"""The real REPL in a pseudo-terminal: ``python -m pycrash VMLINUX DUMP`` driven by pexpect.
+
+prompt_toolkit draws with cursor movements, so matches are on text fragments ("crash>"
+without its trailing space, a command's output line, completion candidates).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pexpect
+import pytest
+
+from pycrash import testing
+
+# A fresh prompt: bracketed paste switched back on, then (after more escapes) the text.  The
+# redraw of an accepted line also shows "crash>", but without the bracketed-paste switch.
+PROMPT = r"\x1b\[\?2004h(?:\x1b\[[0-9;?]*[A-Za-z])*crash>"
+TIMEOUT = 60
+HERE = Path(__file__).resolve().parent
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def _builtin_names() -> set[str]:
+    from pycrash.api import CommandRegistry
+    from pycrash.plugins import load_builtins
+
+    registry = CommandRegistry()
+    load_builtins(registry, report=lambda message: None)
+    return set(registry.names())
+
+
+def _spawn(tmp_path: Path, *extra: str, **env: str) -> pexpect.spawn:
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    environ = {
+        k: v for k, v in os.environ.items() if not k.startswith("PYCRASH_") and k != "NO_COLOR"
+    }
+    environ.update(
+        TERM="xterm",
+        HOME=str(home),
+        PROMPT_TOOLKIT_NO_CPR="1",  # pexpect does not answer cursor-position requests
+        PYCRASH_HISTORY=str(tmp_path / "history"),
+        PYCRASH_PLUGIN_PATH=str(HERE / "plugins"),
+        PYCRASH_SAMPLE_CACHE=str(testing.cache_dir()),
+        XDG_CACHE_HOME=str(tmp_path / "cache"),
+    )
+    environ.update(env)
+    files = [str(testing.vmlinux_path()), *map(str, testing.dump_paths("sysrq", "zlib31"))]
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "pycrash", "-s", *extra, *files],
+        env=environ,
+        cwd=str(home),
+        dimensions=(60, 200),  # tall enough that no output goes through the pager
+        encoding="utf-8",
+        codec_errors="replace",
+        timeout=TIMEOUT,
+    )
+    child.expect(PROMPT)
+    return child
+
+
+@pytest.fixture(scope="module")
+def repl(tmp_path_factory: pytest.TempPathFactory) -> Iterator[pexpect.spawn]:
+    """One REPL shared by the tests that leave it at an empty prompt."""
+    child = _spawn(tmp_path_factory.mktemp("repl"))
+    yield child
+    if child.isalive():
+        child.terminate(force=True)
+
+
+def _run(child: pexpect.spawn, line: str) -> str:
+    """Type ``line`` + Enter; return the plain text printed before the next prompt."""
+    child.send(line + "\r")
+    child.expect(PROMPT)
+    return ANSI.sub("", child.before)
+
+
+def _abandon_line(child: pexpect.spawn) -> None:
+    """Ctrl-C: drop what is typed and wait for the fresh prompt."""
+    child.sendintr()
+    child.expect(PROMPT)
+
+
+def _spins(child: pexpect.spawn) -> int:
+    match = re.search(r"interrupted spins: (\d+)", _run(child, "spun"))
+    assert match
+    return int(match.group(1))
+
+
+def test_command_output(repl: pexpect.spawn) -> None:
+    # /proc/kallsyms recorded in the guest: jiffies' address; sym prints "ADDR (T) NAME".
+    address = testing.manifest("sysrq")["ground_truth"]["kallsyms"]["jiffies"]["address"]
+    text = _run(repl, "sym jiffies")
+    assert re.search(rf"{int(address, 16):x} \(\w\) jiffies", text), text
+
+
+def test_command_names_complete(repl: pexpect.spawn) -> None:
+    repl.send("sy\t")
+    repl.expect("sym")  # "sym" and "sys" share "sy": both are listed
+    repl.expect("sys")
+    _abandon_line(repl)
+
+
+@pytest.mark.skipif("struct" not in _builtin_names(), reason="no struct command yet")
+def test_tab_after_str_offers_struct(repl: pexpect.spawn) -> None:
+    repl.send("str\t")
+    repl.expect("struct")
+    _abandon_line(repl)
+
+
+@pytest.mark.parametrize("line", ["task_struct.", "struct task_struct."])
+def test_member_path_completion(repl: pexpect.spawn, line: str) -> None:
+    if line.startswith("struct ") and "struct" not in _builtin_names():
+        pytest.skip("no struct command yet")
+    repl.send(line + "\t")
+    # Readline-style listing below the line; with many candidates it asks first.
+    listing = ""
+    while True:
+        index = repl.expect([r"Display all \d+ possibilities", r"--MORE--", PROMPT])
+        listing += repl.before
+        if index == 2:
+            break
+        repl.send("y" if index == 0 else " ")
+    members = set(re.findall(r"\b\w+\b", ANSI.sub("", listing)))
+    assert {"pid", "comm", "tasks", "__state"} <= members
+    _abandon_line(repl)
+
+
+def test_nested_member_completion_inserts_the_name(repl: pexpect.spawn) -> None:
+    repl.send("task_struct.se.vrunt\t")
+    repl.expect("vruntime")
+    _abandon_line(repl)
+
+
+def test_ctrl_c_interrupts_a_long_command(repl: pexpect.spawn) -> None:
+    before = _spins(repl)
+    repl.send("spin\r")
+    repl.expect(r"spin: \d+")  # the progress line of the walk
+    repl.sendintr()
+    repl.expect("interrupted")
+    repl.expect(PROMPT)
+    # The command saw KeyboardInterrupt, and the session goes on: the next command runs.
+    assert _spins(repl) == before + 1
+
+
+def test_ctrl_c_at_the_prompt_gives_a_fresh_prompt(repl: pexpect.spawn) -> None:
+    before = _spins(repl)
+    repl.send("spin")
+    _abandon_line(repl)
+    assert _spins(repl) == before  # the abandoned line did not run
+
+
+def test_prompt_follows_set_prompt(repl: pexpect.spawn) -> None:
+    repl.send('set prompt "dump1> "\r')  # quoted: a bare ">" redirects
+    repl.expect(r"\x1b\[\?2004h(?:\x1b\[[0-9;?]*[A-Za-z])*dump1>")
+    repl.send('set prompt "crash> "\r')
+    repl.expect(PROMPT)
+
+
+def test_ctrl_d_exits(tmp_path: Path) -> None:
+    child = _spawn(tmp_path)
+    child.sendcontrol("d")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+
+
+def test_history_persists_and_ctrl_r_searches_it(tmp_path: Path) -> None:
+    child = _spawn(tmp_path)
+    _run(child, "sym jiffies_64")
+    _run(child, "spun")
+    child.sendcontrol("d")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert (tmp_path / "history").read_text().rstrip().endswith("+spun")
+
+    child = _spawn(tmp_path)
+    try:
+        child.send("\x1b[A")  # Up: the previous session's last line comes back
+        child.expect("spun")
+        _abandon_line(child)
+        child.send("\x12")  # Ctrl-R
+        child.expect("reverse-i-search")
+        child.send("jiffies_")
+        child.expect("sym ")  # found (drawn with the match highlighted)
+        child.send("\r")  # Enter ends the search and runs the found line, as readline does
+        child.expect(r"\(\w\) jiffies_64")
+        child.expect(PROMPT)
+    finally:
+        child.terminate(force=True)
