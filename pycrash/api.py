@@ -151,6 +151,8 @@ class Command:
     ``needs_debuginfo``  False for commands that work from the dump and vmcoreinfo alone (log,
                          rd of kernel addresses): the shell then does not wait for DWARF.
     ``json``             False if the command has no record-shaped output worth JSON.
+    ``highlight``        "c" (struct, union, whatis, p) or "asm" (dis): the shell colours the
+                         output with pycrash.shell.highlight when it goes to a terminal.
     """
 
     name: ClassVar[str] = ""
@@ -161,6 +163,7 @@ class Command:
     arguments: ClassVar[Sequence[Arg]] = ()
     needs_debuginfo: ClassVar[bool] = True
     json: ClassVar[bool] = True
+    highlight: ClassVar[str | None] = None
 
     def run(self, ctx: CommandContext, args: argparse.Namespace) -> Any:
         """Gather the data. Return it (dataclasses, dicts, lists, ints, strings)."""

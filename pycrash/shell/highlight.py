@@ -23,7 +23,14 @@ from pygments.token import Comment, Keyword, Name, Number, Operator, Punctuation
 
 from pycrash.shell.config import color_enabled
 
-__all__ = ["highlight", "highlight_asm", "highlight_c", "should_highlight", "strip_ansi"]
+__all__ = [
+    "colour_for_terminal",
+    "highlight",
+    "highlight_asm",
+    "highlight_c",
+    "should_highlight",
+    "strip_ansi",
+]
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -120,3 +127,16 @@ def should_highlight(stream: TextIO, session: Any = None) -> bool:
     except (AttributeError, ValueError):  # closed or not a real file
         return False
     return bool(is_tty) and color_enabled(session)
+
+
+def colour_for_terminal(text: str, command: Any, stream: TextIO, session: Any = None) -> str:
+    """What the Runner writes for a command's output ``text`` going straight to ``stream``.
+
+    ``command`` is the Command class (its ``highlight`` attribute picks the lexer).  The caller
+    passes only output that is neither piped nor redirected; a non-terminal ``stream``, colour
+    switched off, or a command without ``highlight`` gets ``text`` unchanged.
+    """
+    kind = getattr(command, "highlight", None)
+    if not kind or not should_highlight(stream, session):
+        return text
+    return highlight(text, kind)

@@ -88,3 +88,26 @@ def re_search(pattern: str, text: str) -> bool:
     import re
 
     return re.search(pattern, text) is not None
+
+
+def test_colour_for_terminal_follows_the_command_attribute(monkeypatch) -> None:
+    from pycrash.api import Command
+    from pycrash.shell.highlight import colour_for_terminal
+
+    class Struct(Command):
+        name = "struct"
+        highlight = "c"
+
+    class Log(Command):
+        name = "log"
+
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    assert Command.highlight is None  # the default: no colour
+    master, slave = os.openpty()
+    try:
+        with os.fdopen(slave, "w") as tty:
+            assert colour_for_terminal(STRUCT_TEXT, Struct, tty) == highlight_c(STRUCT_TEXT)
+            assert colour_for_terminal(STRUCT_TEXT, Log, tty) == STRUCT_TEXT
+        assert colour_for_terminal(STRUCT_TEXT, Struct, io.StringIO()) == STRUCT_TEXT
+    finally:
+        os.close(master)
