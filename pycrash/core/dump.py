@@ -153,6 +153,7 @@ class Dump:
         self._lock = threading.RLock()
         self._pcache = PageCache(cache_pages)
         self._tcache = TranslationCache(tcache_pages)
+        self._ucache: dict[tuple[int, int], int] = {}
 
         vmci = VmcoreInfo(layer.vmcoreinfo_text or "")
         self.vmcoreinfo = vmci
@@ -529,6 +530,33 @@ class Dump:
                     out.append(self._read_phys((pfn << shift) | off, take))
                 except FaultError as exc2:
                     raise exc2.at_virtual(pos) from exc
+            pos += take
+        return b"".join(out)
+
+    def read_user(self, address: int, size: int, root: int) -> bytes:
+        """Read through another page-table root, e.g. a task's ``mm->pgd`` (physical
+        address; with PTI the kernel copy). Faults carry the virtual address."""
+        if size < 0:
+            raise ValueError("negative read size")
+        shift, mask, psize = self._shift, self._mask, self._psize
+        cache = self._ucache
+        out = []
+        pos, end = address, address + size
+        while pos < end:
+            off = pos & mask
+            take = min(psize - off, end - pos)
+            key = (root, pos >> shift)
+            pfn = cache.get(key)
+            if pfn is None:
+                with self._lock:
+                    pfn = self.pgtable.walk(pos, root).paddr >> shift
+                if len(cache) > 4096:
+                    cache.clear()
+                cache[key] = pfn
+            try:
+                out.append(self._read_phys((pfn << shift) | off, take))
+            except FaultError as exc:
+                raise exc.at_virtual(pos) from None
             pos += take
         return b"".join(out)
 

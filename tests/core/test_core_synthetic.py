@@ -174,6 +174,11 @@ def test_user_root(dset):
         # Build nothing new: reuse the kernel root as "user" root for a kernel address.
         t = d.translate(m.vmalloc_page, root=saved_root | 0x5)  # low flag bits ignored
         assert t.paddr == m.vmalloc_pa
+        assert d.read_user(m.vmalloc_page + 0x10, 32, saved_root) == \
+            m.known[m.vmalloc_page + 0x10][:32]
+        with pytest.raises(NotMappedError) as ei:
+            d.read_user(m.vmalloc_page + 0xFF0, 32, saved_root)
+        assert ei.value.address == m.vmalloc_page + 0x1000
         with pytest.raises(NotMappedError):
             d.translate(0x400000)
 
