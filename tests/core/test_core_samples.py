@@ -289,9 +289,9 @@ def parse_vtop(text: str) -> tuple[int, int, list[tuple[str, int, int]], str | N
 def test_vtop_matches_crash(scenario):
     m = testing.manifest(scenario)
     name = next(d["name"] for d in m["dumps"] if d.get("primary"))
-    cmds = [c for c in find_cmd(scenario, name, "vtop") if "-c" not in c.split()]
+    cmds = find_cmd(scenario, name, "vtop")
     if not cmds:
-        pytest.skip("no kernel vtop recorded")
+        pytest.skip("no vtop recorded")
     d = dump_of(scenario, name)
     checked = 0
     for cmd in cmds:
@@ -299,14 +299,28 @@ def test_vtop_matches_crash(scenario):
         if "VIRTUAL" not in text:
             continue
         vaddr, paddr, entries, size = parse_vtop(text)
-        t = d.translate(vaddr)
+        if entries[0][0] == "TOP":
+            # Kernel address: crash prints the top-level entry as "PAGE DIRECTORY: value"
+            # (no address), then "LEVEL: entry_paddr => value" (5-level: "P4D" for our
+            # PGD).
+            t = d.translate(vaddr)
+            assert entries[0][2] == t.entries[0].value, cmd
+            pairs = zip(entries[1:], t.entries[1:], strict=True)
+        else:
+            # User address (vtop -c PID): every level as "LEVEL: entry_paddr => value",
+            # starting with the task's pgd, which gives the root.
+            root = entries[0][1] & ~0xFFF
+            t = d.translate(vaddr, root)
+            pairs = zip(entries, t.entries, strict=True)
+            if d.page_state(paddr // PAGE) == "present":  # -d 31 leaves user pages out
+                assert d.read_user(vaddr, 8, root) == d.read(paddr, 8, physical=True)
+            else:
+                with pytest.raises(ExcludedPageError) as ei:
+                    d.read_user(vaddr, 8, root)
+                assert ei.value.address == vaddr
         assert t.paddr == paddr, cmd
         assert {"4KB": 4096, "2MB": 2 << 20, "1GB": 1 << 30}[size or "4KB"] == t.page_size
-        mine = t.entries
-        # crash prints the top-level entry as "PAGE DIRECTORY: value" (no address), then
-        # the lower levels as "LEVEL: entry_paddr => value" (5-level: "P4D" for our PGD).
-        assert entries[0][0] == "TOP" and entries[0][2] == mine[0].value
-        for (lvl, epa, val), e in zip(entries[1:], mine[1:], strict=True):
+        for (lvl, epa, val), e in pairs:
             assert (epa, val) == (e.entry_paddr, e.value), (cmd, lvl)
         checked += 1
     assert checked
