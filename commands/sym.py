@@ -126,13 +126,24 @@ def _translate_address(ctx: CommandContext, table: SymbolTable, word: str, prev:
     if found is None:
         return [SymLine(f"symbol not found: {word}")]
     sym, offset = found
+    return _with_neighbours(ctx, table, sym, offset, prev, nxt)
+
+
+def _with_neighbours(ctx: CommandContext, table: SymbolTable, sym: Symbol, offset: int,
+                     prev: bool, nxt: bool) -> list[SymLine]:
+    """The symbol's line, after its predecessor (-p) and before its successor (-n).
+
+    As in crash, the `` [module]`` suffix shows on neighbours only when the target itself is
+    a module symbol.
+    """
     before, after = table.neighbours(sym)
+    module = sym.module is not None
     lines = []
     if prev and before is not None:
-        lines.append(symbol_line(ctx, table, before))
+        lines.append(symbol_line(ctx, table, before, show_module=module))
     lines.append(symbol_line(ctx, table, sym, offset))
     if nxt and after is not None:
-        lines.append(symbol_line(ctx, table, after))
+        lines.append(symbol_line(ctx, table, after, show_module=module))
     return lines
 
 
@@ -145,12 +156,7 @@ def _translate_name(ctx: CommandContext, table: SymbolTable, word: str, prev: bo
         return lines + (alternatives or [SymLine("  (none found)")])
     lines = []
     for sym in symbols:
-        before, after = table.neighbours(sym)
-        if prev and before is not None:
-            lines.append(symbol_line(ctx, table, before))
-        lines.append(symbol_line(ctx, table, sym))
-        if nxt and after is not None:
-            lines.append(symbol_line(ctx, table, after))
+        lines.extend(_with_neighbours(ctx, table, sym, 0, prev, nxt))
     return lines
 
 

@@ -456,21 +456,23 @@ class SymbolTable:
         return None
 
     def neighbours(self, sym: Symbol) -> tuple[Symbol | None, Symbol | None]:
-        """(previous, next) symbol of ``sym`` in its table (crash ``sym -p``/``-n``)."""
+        """(previous, next) symbol of ``sym`` as crash's ``prev_symbol``/``next_symbol`` pick
+        them (``sym -p``/``-n``): the previous entry of the table; the next kernel symbol at
+        a higher address, else the next module symbol (module markers skipped)."""
+        module_syms = [s for ms in self.modules for s in ms.symbols if not s.pseudo]
         if sym.module is None:
             i = self._index.get(id(sym))
             if i is None:
                 return None, None
             prev = self.kernel[i - 1] if i > 0 else None
-            nxt = self.kernel[i + 1] if i + 1 < len(self.kernel) else None
+            nxt = next((s for s in self.kernel[i + 1:] if s.address > sym.address), None)
+            if nxt is None and module_syms:
+                nxt = module_syms[0]
             return prev, nxt
-        ms = self.module(sym.module)
-        if ms is None:
-            return None, None
-        for i, s in enumerate(ms.symbols):
+        for i, s in enumerate(module_syms):
             if s is sym:
-                prev = ms.symbols[i - 1] if i > 0 else None
-                nxt = ms.symbols[i + 1] if i + 1 < len(ms.symbols) else None
+                prev = module_syms[i - 1] if i > 0 else (self.kernel[-1] if self.kernel else None)
+                nxt = module_syms[i + 1] if i + 1 < len(module_syms) else None
                 return prev, nxt
         return None, None
 
