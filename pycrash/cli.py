@@ -43,6 +43,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="print commands that support it as JSON")
     parser.add_argument("--zero-excluded", action="store_true",
                         help="read pages excluded from the dump as zeroes")
+    parser.add_argument("--minimal", action="store_true",
+                        help="never load the vmlinux DWARF: only commands that work from the "
+                             "dump, VMCOREINFO and the ELF symbol table (log, rd, sym, ...)")
     parser.add_argument("--debug", action="store_true", help="show Python tracebacks")
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     return parser
@@ -205,7 +208,8 @@ def _main(args: argparse.Namespace) -> int:
                 what = "no dump file given" if vmlinux else "no dump file given (nothing to open)"
                 print(_parser().format_usage().rstrip(), file=sys.stderr)
                 raise UsageError(what)
-        settings = Settings(debug=args.debug, json=args.json, silent=args.silent)
+        settings = Settings(debug=args.debug, json=args.json, silent=args.silent,
+                            minimal=args.minimal)
         if args.silent:
             settings["scroll"] = False
         session = open_session(dumps, vmlinux, force=args.force,
@@ -227,7 +231,7 @@ def _main(args: argparse.Namespace) -> int:
         plugins.load_all()
         runner = Runner(session, json=args.json)
         interactive = not args.commands and sys.stdin.isatty()
-        if not args.silent and not args.commands:
+        if not args.silent and not args.commands and not args.minimal:
             _startup_summary(runner, session, sys.stdout)
         for rc in _rc_files():
             runner.execute_script(rc.read_text(errors="replace"))
@@ -248,6 +252,7 @@ def _main(args: argparse.Namespace) -> int:
                     break
             return status
         if interactive:
-            session.load_in_background()
+            if not args.minimal:
+                session.load_in_background()
             return max(status, _interactive(runner, session))
         return max(status, _run_stream(runner, sys.stdin))

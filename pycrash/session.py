@@ -62,6 +62,7 @@ class Settings(dict[str, Any]):
         "debug": False,  # show tracebacks of unexpected errors
         "zero_excluded": False,  # excluded pages read as zeroes
         "silent": False,
+        "minimal": False,  # --minimal: never load DWARF (symbols from the ELF symtab only)
     }
 
     def __init__(self, **overrides: Any) -> None:
@@ -162,6 +163,8 @@ class Session:
 
         if self.vmlinux_path is None:
             raise NoDebugInfoError(f"no vmlinux debuginfo: {self.debuginfo_note or 'none given'}")
+        if self.settings.get("minimal"):
+            raise NoDebugInfoError("not available in --minimal mode (vmlinux DWARF not loaded)")
         self.read_counter = ReadCounter()
         prog = create_program(self.dump, self.read_counter)
         dirs = _module_search_dirs(self.vmlinux_origin, self.vmcoreinfo.osrelease)

@@ -227,3 +227,13 @@ def test_demo_opens_the_bundled_sysrq_dump(tmp_path: Path) -> None:
                      home=tmp_path)
     assert result.status == 0, result.stderr
     assert result.stdout == taskcount_text(kthread_states("sysrq"))
+
+
+def test_minimal_never_loads_dwarf(tmp_path: Path) -> None:
+    result = pycrash("--minimal", "-c", "set radix", "-c", f"extend {EXAMPLE_PLUGIN}; taskcount",
+                     *sample_files(), home=tmp_path)
+    assert result.status == 1
+    assert result.stdout.startswith("output radix: 10 (decimal)\n")
+    assert result.stderr_lines == [
+        "pycrash: taskcount: not available in --minimal mode (vmlinux DWARF not loaded)"
+    ]
