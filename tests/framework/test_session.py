@@ -38,6 +38,18 @@ def test_commands_without_debuginfo_do_not_load_dwarf(fresh_session) -> None:
     assert fresh_session.has_debuginfo and not fresh_session.prog_loaded
 
 
+def test_log_does_not_load_dwarf(fresh_session) -> None:
+    """Issue 4: `pycrash -c log vmcore` costs no DWARF indexing."""
+    from pycrash.plugins import load_builtins
+
+    load_builtins(report=lambda message: None)
+    out = io.StringIO()
+    assert Runner(fresh_session, registry, stdout=out).execute("log") == 0
+    # the panic message the guest recorded is in the log
+    assert testing.manifest(SCENARIO)["panic"]["message"] in out.getvalue()
+    assert not fresh_session.prog_loaded
+
+
 def test_drgn_reads_kernel_memory_through_the_core(fresh_session) -> None:
     prog = fresh_session.prog
     counter = fresh_session.read_counter
