@@ -48,6 +48,7 @@ _U64 = struct.Struct("<Q").unpack
 _S64 = struct.Struct("<q").unpack
 _TB = 1 << 40
 _U64_MASK = (1 << 64) - 1
+_PHYSICAL_START = 0x1000000  # x86-64 CONFIG_PHYSICAL_START default (16 MiB)
 
 
 def open_layer(path: str | os.PathLike[str]) -> PhysicalLayer:
@@ -174,8 +175,9 @@ class Dump:
         self.paging_levels: int = 5 if vmci.pgtable_l5_enabled else 4
         image = vmci.number("KERNEL_IMAGE_SIZE")
         if image is None:
-            # CONFIG_RANDOMIZE_BASE sets KERNEL_IMAGE_SIZE to 1 GiB, else 512 MiB.
-            image = (1 << 30) if vmci.kerneloffset is not None else (512 << 20)
+            # CONFIG_RANDOMIZE_BASE sets KERNEL_IMAGE_SIZE to 1 GiB, else 512 MiB; with no
+            # VMCOREINFO at all, assume KASLR.
+            image = (512 << 20) if len(vmci) and vmci.kerneloffset is None else (1 << 30)
         self.layout = Layout(levels=self.paging_levels, phys_base=self.phys_base,
                              kernel_image_size=image)
         top = layer.max_paddr()
@@ -198,7 +200,27 @@ class Dump:
         self._text_lo = START_KERNEL_MAP
         self._text_hi = START_KERNEL_MAP + image
         self._dm_lo = self._dm_hi = 0
+        self.kaslr_source = "vmcoreinfo" if vmci.kerneloffset is not None else "default"
+        if vmci.kerneloffset is None and vmci.phys_base is None and root is not None:
+            self._kernel_from_page_tables()
         self._discover_layout(layer.page_offset_hint)
+
+    def _kernel_from_page_tables(self) -> None:
+        """No VMCOREINFO: find the kernel image mapping by walking from the CPU's CR3.
+        ``_text`` = ``__START_KERNEL_map`` + 16 MiB (``CONFIG_PHYSICAL_START`` default)
+        + the KASLR offset; ``phys_base`` = pa(_text) - (_text - __START_KERNEL_map)."""
+        try:
+            found = self.pgtable.find_kernel_text()
+        except FaultError:
+            return
+        if found is None:
+            return
+        va, pa = found
+        self.kaslr_offset = va - (START_KERNEL_MAP + _PHYSICAL_START)
+        self.kaslr_source = "page tables (_text mapping)"
+        if self.phys_base_source == "default" or self.producer == "qemu":
+            self.phys_base = self.layout.phys_base = (pa - (va - START_KERNEL_MAP)) & _U64_MASK
+            self.phys_base_source = "page tables (_text mapping)"
 
     # -- layout bootstrap ----------------------------------------------------------------
     def _discover_layout(self, page_offset_hint: int | None) -> None:

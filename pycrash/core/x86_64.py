@@ -239,6 +239,26 @@ class X86_64PageTable:
                     return va
         return None
 
+    def find_kernel_text(self) -> tuple[int, int] | None:
+        """``(va, pa)`` of the first mapped page of the kernel image mapping.
+
+        At boot ``cleanup_highmap()`` clears the ``__START_KERNEL_map`` entries below
+        ``_text``, so the first present entry there maps ``_text`` (2 MiB aligned). Used
+        when a dump has no VMCOREINFO (QEMU without ``-device vmcoreinfo``)."""
+        va = START_KERNEL_MAP
+        end = START_KERNEL_MAP + self.layout.kernel_image_size
+        while va < end:
+            try:
+                t = self.walk(va)
+            except NotMappedError as exc:
+                level = exc.level
+                step = {"PML5": 1 << 48, "PGD": 1 << 39, "PUD": 1 << 30}.get(level or "",
+                                                                            1 << 21)
+                va = (va + step) & ~(step - 1)
+                continue
+            return va, t.paddr
+        return None
+
     def _first_leaf(self, va: int, pud: int) -> tuple[int, int] | None:
         """(va, pa) of the first present leaf under a present PUD entry."""
         read = self._read_u64

@@ -363,9 +363,13 @@ def test_qemu_notes(tmp_path):
             assert c.registers["rip"] == m.cpu_regs(c.cpu)["rip"]
             assert c.registers["cr3"] == m.root | 0x801
             assert c.registers["idt_base"] == 0xFFFFFE0000000000
-        # No VMCOREINFO: the kernel root comes from CR3, and the walk still works.
+        # No VMCOREINFO: the kernel root comes from CR3, and the walk still works; the
+        # kernel image mapping gives the KASLR offset and phys_base.
         assert len(d.vmcoreinfo) == 0
         assert d.translate(m.vmalloc_page).paddr == m.vmalloc_pa
+        assert d.kaslr_offset == m.kaslr_offset and d.phys_base == m.phys_base
+        assert d.read_cstring(m.symbols["linux_banner"]) == synth.BANNER
+        assert d.layout.page_offset_base == m.page_offset_base
 
 
 # -- flattened ------------------------------------------------------------------------------
