@@ -23,6 +23,7 @@ from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
 from prompt_toolkit.completion import ThreadedCompleter
 from prompt_toolkit.enums import EditingMode
 from prompt_toolkit.history import FileHistory, History, InMemoryHistory
+from prompt_toolkit.output import create_output
 from prompt_toolkit.shortcuts import CompleteStyle
 
 from pycrash.shell import config
@@ -59,6 +60,9 @@ def _registry(runner: Any) -> Any:
 
 def build_prompt_session(session: Any, runner: Any, **kwargs: Any) -> PromptSession[str]:
     """The PromptSession of the shell (``kwargs`` go to PromptSession: tests pass input/output)."""
+    if "output" not in kwargs:
+        # The prompt belongs on the terminal even when stdout is redirected (pycrash > log).
+        kwargs["output"] = create_output(always_prefer_tty=True)
     completer = PycrashCompleter(session, _registry(runner))
     style = str(getattr(session, "settings", {}).get("completion", "readline"))
     prompt_session: PromptSession[str] = PromptSession(

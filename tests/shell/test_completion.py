@@ -208,6 +208,22 @@ def _has_recordings() -> bool:
     return True
 
 
+def _module_struct_members(name: str) -> list[str]:
+    """Member names of ``struct NAME`` as the test module's C source declares them."""
+    source = (testing.sample_root() / "module" / "pycrash_test.c").read_text()
+    body = re.search(rf"^struct {name} {{\n(.*?)^}};", source, re.MULTILINE | re.DOTALL)
+    assert body, f"struct {name} not in the module source"
+    return re.findall(r"(\w+)(?:\[\w*\])?;", body.group(1))
+
+
+def test_module_types_and_members(candidates: Candidates) -> None:
+    """Types of a module's own debuginfo (pycrash_test.ko) complete like the kernel's."""
+    assert "pycrash_item" in texts(candidates, "struct pycrash_")
+    expected = _module_struct_members("pycrash_item")
+    assert expected == ["id", "name", "node", "rb", "value"]  # the source's declaration order
+    assert [c.display for c in candidates.for_text("struct pycrash_item.")[1]] == expected
+
+
 # -- expressions -------------------------------------------------------------------------
 
 
@@ -290,6 +306,29 @@ def test_file_completion_through_prompt_toolkit(session, tmp_path: Path) -> None
     assert [c.text for c in found] == ["in_one.py"]
 
 
+def test_symbols_without_vmlinux_come_from_vmcoreinfo() -> None:
+    """With no vmlinux at all, the dump's VMCOREINFO SYMBOL() names still complete."""
+    from pycrash.core import open_dump
+
+    dump = open_dump(testing.dump_paths("sysrq", "zlib31")[0])
+
+    class NoVmlinux:
+        vmlinux_path = None
+        prog_loaded = False
+        vmcoreinfo = dump.vmcoreinfo
+
+    try:
+        expected = set(re.findall(r"^SYMBOL\((\w+)\)=", dump.vmcoreinfo.raw, re.MULTILINE))
+        assert {"init_uts_ns", "swapper_pg_dir"} <= expected  # kernel/crash_core.c exports
+        found = Candidates(NoVmlinux(), _registry(), wait=300)
+        assert set(texts(found, "sym ")) == expected
+        assert texts(found, "struct task_") == []
+    finally:
+        close = getattr(dump, "close", None)
+        if close:
+            close()
+
+
 # -- before DWARF is loaded ----------------------------------------------------------------
 
 
@@ -298,7 +337,7 @@ def test_completion_never_loads_dwarf() -> None:
 
     fresh = open_session(testing.dump_paths("sysrq", "zlib31"), testing.vmlinux_path())
     try:
-        found = Candidates(fresh, _registry())
+        found = Candidates(fresh, _registry(), wait=300)
         assert texts(found, "struct task_") == []
         assert texts(found, "struct task_struct.") == []
         assert texts(found, "ps ") == []
