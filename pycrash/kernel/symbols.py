@@ -545,16 +545,12 @@ class LineTable:
                 files = program["file_entry"]
                 dirs = program["include_directory"]
                 names: dict[int, str] = {}
-                for entry in program.get_entries():
-                    state = entry.state
-                    if state is None:
-                        continue
-                    name = names.get(state.file)
+                for address, file_index, line, is_stmt, end in _decode_line_rows(program):
+                    name = names.get(file_index)
                     if name is None:
-                        name = _line_file_name(files, dirs, state.file, version)
-                        names[state.file] = name
-                    rows.append((state.address, name, state.line, state.is_stmt,
-                                 state.end_sequence))
+                        name = _line_file_name(files, dirs, file_index, version)
+                        names[file_index] = name
+                    rows.append((address, name, line, is_stmt, end))
             self._rows[cu_offset] = rows
         return rows
 
@@ -608,6 +604,91 @@ class LineTable:
             if comp_dir:
                 name = comp_dir + ("" if comp_dir.endswith("/") else "/") + name
         return name, line
+
+
+def _decode_line_rows(program: Any) -> list[tuple[int, int, int, bool, bool]]:
+    """Rows (address, file, line, is_stmt, end_sequence) of a DWARF line program.
+
+    A direct state machine over the program bytes (DWARF 2-5, section 6.2): several times
+    faster than building pyelftools' entry objects, which matters for the kernel's big
+    compile units.  pyelftools still parses the header (and relocates a .ko's section).
+    """
+    header = program.header
+    min_inst = header["minimum_instruction_length"]
+    default_is_stmt = bool(header["default_is_stmt"])
+    line_base = header["line_base"]
+    line_range = header["line_range"]
+    opcode_base = header["opcode_base"]
+    std_lengths = header["standard_opcode_lengths"]
+    address_size = program.structs.address_size
+    stream = program.stream
+    stream.seek(program.program_start_offset)
+    data = stream.read(program.program_end_offset - program.program_start_offset)
+    rows: list[tuple[int, int, int, bool, bool]] = []
+    append = rows.append
+
+    def uleb(pos: int) -> tuple[int, int]:
+        value = shift = 0
+        while True:
+            byte = data[pos]
+            pos += 1
+            value |= (byte & 0x7F) << shift
+            shift += 7
+            if byte < 0x80:
+                return value, pos
+
+    def sleb(pos: int) -> tuple[int, int]:
+        value = shift = 0
+        while True:
+            byte = data[pos]
+            pos += 1
+            value |= (byte & 0x7F) << shift
+            shift += 7
+            if byte < 0x80:
+                if byte & 0x40:
+                    value -= 1 << shift
+                return value, pos
+
+    address, file_index, line, is_stmt = 0, 1, 1, default_is_stmt
+    pos, end = 0, len(data)
+    while pos < end:
+        opcode = data[pos]
+        pos += 1
+        if opcode >= opcode_base:
+            adjusted = opcode - opcode_base
+            address += (adjusted // line_range) * min_inst
+            line += line_base + adjusted % line_range
+            append((address, file_index, line, is_stmt, False))
+        elif opcode == 0:  # extended
+            length, pos = uleb(pos)
+            sub = data[pos]
+            if sub == 1:  # DW_LNE_end_sequence
+                append((address, file_index, line, is_stmt, True))
+                address, file_index, line, is_stmt = 0, 1, 1, default_is_stmt
+            elif sub == 2:  # DW_LNE_set_address
+                address = int.from_bytes(data[pos + 1:pos + 1 + address_size], "little")
+            pos += length
+        elif opcode == 1:  # DW_LNS_copy
+            append((address, file_index, line, is_stmt, False))
+        elif opcode == 2:  # DW_LNS_advance_pc
+            advance, pos = uleb(pos)
+            address += advance * min_inst
+        elif opcode == 3:  # DW_LNS_advance_line
+            delta, pos = sleb(pos)
+            line += delta
+        elif opcode == 4:  # DW_LNS_set_file
+            file_index, pos = uleb(pos)
+        elif opcode == 6:  # DW_LNS_negate_stmt
+            is_stmt = not is_stmt
+        elif opcode == 8:  # DW_LNS_const_add_pc
+            address += ((255 - opcode_base) // line_range) * min_inst
+        elif opcode == 9:  # DW_LNS_fixed_advance_pc
+            address += int.from_bytes(data[pos:pos + 2], "little")
+            pos += 2
+        else:  # set_column, basic_block, prologue/epilogue flags, isa, unknown: skip args
+            for _ in range(std_lengths[opcode - 1] if opcode - 1 < len(std_lengths) else 0):
+                _skipped, pos = uleb(pos)
+    return rows
 
 
 def _line_file_name(files: Any, dirs: Any, index: int, version: int) -> str:
