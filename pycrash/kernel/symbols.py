@@ -36,6 +36,7 @@ __all__ = [
     "SymbolTable",
     "object_symbols",
     "invalidate_symbol_table",
+    "unload_module_objects",
     "kernel_text_ranges",
     "line_table",
     "source_line",
@@ -499,6 +500,17 @@ def symbol_table(session: Session) -> SymbolTable:
     table = SymbolTable(kernel, modules)
     _tables[session] = table
     return table
+
+
+def unload_module_objects(session: Session) -> None:
+    """Back to kallsyms-only module symbols, as in a fresh crash session (``mod -D``).
+
+    For callers that replay independent crash recordings in one session (the parity tests):
+    ``mod -s`` state otherwise carries over from one recording to the next.
+    """
+    table = _tables.get(session)
+    if table is not None:
+        table.unload_module_object(None)
 
 
 def invalidate_symbol_table(session: Session) -> None:
