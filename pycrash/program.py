@@ -58,6 +58,10 @@ def kernel_half_start(dump: Dump) -> int:
     return KERNEL_HALF_5LEVEL if getattr(dump, "paging_levels", 4) == 5 else KERNEL_HALF_4LEVEL
 
 
+def _reason(err: CoreFaultError) -> str:
+    return str(getattr(err, "reason", "") or err)
+
+
 def _reader(dump: Dump, physical: bool, counter: ReadCounter) -> Callable[..., bytes]:
     read = dump.read
 
@@ -69,7 +73,8 @@ def _reader(dump: Dump, physical: bool, counter: ReadCounter) -> Callable[..., b
             try:
                 return read(address, count, physical=True)
             except CoreFaultError as err:
-                raise drgn.FaultError(str(err), err.address) from None
+                # drgn appends ": <address>" itself
+                raise drgn.FaultError(f"{_reason(err)} (physical address)", err.address) from None
 
     else:
 
@@ -79,7 +84,7 @@ def _reader(dump: Dump, physical: bool, counter: ReadCounter) -> Callable[..., b
             try:
                 return read(address, count)
             except CoreFaultError as err:
-                raise drgn.FaultError(str(err), err.address) from None
+                raise drgn.FaultError(_reason(err), err.address) from None
 
     return read_fn
 
