@@ -22,7 +22,6 @@ from .errors import (
     ExcludedPageError,
     FaultError,
     MissingPageError,
-    NotMappedError,
 )
 from .filebytes import FileBytes
 from .flattened import FlatBytes, is_flattened
@@ -706,6 +705,3 @@ class Dump:
         return (f"<Dump {self.format}{flags} {self.compression} "
                 f"{', '.join(Path(p).name for p in self.paths)}>")
 
-
-# Re-exported for callers that want to catch translation faults specifically.
-_ = NotMappedError

@@ -13,7 +13,6 @@ from __future__ import annotations
 import io
 import mmap
 import os
-from pathlib import Path
 from typing import Protocol
 
 __all__ = ["ByteSource", "FileBytes", "SourceStream"]
@@ -42,11 +41,6 @@ class FileBytes:
                 self._map = mmap.mmap(self._fd, 0, access=mmap.ACCESS_READ)
             except (OSError, ValueError):
                 self._map = None
-        if self._map is not None:
-            # Bound method of the mapping: pread() becomes a single slice.
-            self.view = self._map
-        else:
-            self.view = None
 
     def pread(self, offset: int, size: int) -> bytes:
         m = self._map
@@ -109,6 +103,3 @@ class SourceStream(io.RawIOBase):
         b[: len(data)] = data
         return len(data)
 
-
-def file_bytes(path: str | os.PathLike[str]) -> FileBytes:
-    return FileBytes(Path(path))
