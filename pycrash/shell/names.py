@@ -88,6 +88,10 @@ class Lazy(Generic[T]):
         return self._value if self._done.is_set() else None
 
     @property
+    def started(self) -> bool:
+        return self._started
+
+    @property
     def ready(self) -> bool:
         return self._done.is_set()
 

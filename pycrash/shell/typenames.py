@@ -51,6 +51,8 @@ _IDENT = re.compile(r"[A-Za-z_]\w*\Z")
 KINDS = ("struct", "union", "typedef", "enum")
 _LOOKUP_PREFIX = {"struct": "struct ", "union": "union ", "typedef": "", "enum": "enum "}
 BATCH = 2000
+# A bare Tab waits this long for the full list, then shows the types checked so far.
+FULL_LIST_WAIT = 2.0
 CACHE_VERSION = 1
 
 
@@ -229,8 +231,12 @@ class TypeNameIndex:
         """``[(name, kinds)]`` of the types starting with ``prefix`` whose kind is in
         ``kinds``, sorted; waits up to ``wait`` seconds for the string tables."""
         wanted = set(kinds)
-        # Only a bare Tab needs the full list; a prefix is answered exactly on its own.
-        full = self._full.get(wait=wait) if not prefix else None
+        # Only a bare Tab needs (and starts building) the full list; a prefix is answered
+        # exactly on its own, from the full list if that is ready.
+        if prefix:
+            full = self._full.get(wait=0) if self._full.started else None
+        else:
+            full = self._full.get(wait=min(wait, FULL_LIST_WAIT))
         if full is not None:
             names = full.starting_with(prefix)
             pairs = [(n, tuple(full.meta(n).split("/"))) for n in names]
