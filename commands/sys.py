@@ -37,8 +37,13 @@ class Sys(Command):
                       symbol exists, show its hexadecimal value and translate
                       each bit set to the symbolic letter of the taint type.
     -i                Dump the DMI string data if available in the kernel.
-    -c [name|number]  Not supported by pycrash (crash prints each sys_call_table
-                      entry with its source file and line).
+    -c [name|number]  If no name or number argument is entered, dump all
+                      sys_call_table entries.  If a name string is entered,
+                      search the table for all entries containing the string.
+                      If a number is entered, the table entry associated with
+                      that number is displayed.  If the current output radix
+                      has been set to 16, the system call numbers will be
+                      displayed in hexadecimal.
 
   --json prints the summary fields as a dictionary.
 """
@@ -57,7 +62,7 @@ class Sys(Command):
             if args.dmi:
                 return _dmi(session)
             if args.syscalls:
-                raise CommandError("-c: the system call table is not supported by pycrash")
+                return _syscalls(session, args.words)
             if args.words:
                 if any(word != "config" for word in args.words):
                     raise CommandError("usage: sys [-c [name|number]] [-t] [-i] config")
@@ -81,7 +86,73 @@ class Sys(Command):
                     "letters": data.fields["letters"]}
         if data.kind == "dmi":
             return dict(data.fields)
+        if data.kind == "syscalls":
+            return data.fields["entries"]
         return {"config": data.lines}
+
+
+_SYSCALL_HEADER = "NUM  SYSTEM CALL                FILE AND LINE NUMBER"
+
+
+def _syscalls(session: Any, specs: list[str]) -> SysData:
+    """``sys -c [name|number]...``: crash's table, filtered the way crash filters it."""
+    hex_radix = _radix(session) == 16
+    numbers = [_spec_number(spec) for spec in specs]
+
+    def wanted(number: int, name: str | None) -> bool:
+        if not specs:
+            return True
+        return any(n == number if n is not None else (name is not None and spec in name)
+                   for spec, n in zip(specs, numbers, strict=True))
+
+    entries = sysinfo.syscall_table(session, wanted)
+    rows = []
+    for entry in entries:
+        number = f"{entry.number:3x}" if hex_radix else f"{entry.number:3d}"
+        if entry.name is None:
+            rows.append(f"{number}  invalid sys_call_table entry: {entry.address:x} ")
+        else:
+            rows.append(f"{number}  {entry.name:<26} {entry.location}")
+    data = SysData("syscalls", fields={"entries": [dataclasses.asdict(e) for e in entries]})
+    if not specs:
+        data.lines = [_SYSCALL_HEADER, *rows]
+        return data
+    for index, spec in enumerate(specs):
+        header_printed = index > 0
+        wanted = _spec_number(spec)
+        if wanted is not None:
+            wanted_text = f"{wanted:x}" if hex_radix else f"{wanted}"
+        for row in rows:
+            words = row.split()
+            if len(words) < 2:
+                continue
+            if wanted is not None:
+                matched = words[0] == wanted_text
+            else:
+                matched = spec in words[1]
+            if matched:
+                if not header_printed:
+                    data.lines.append(_SYSCALL_HEADER)
+                    header_printed = True
+                data.lines.append(row)
+                if wanted is not None:
+                    break
+    return data
+
+
+def _spec_number(spec: str) -> int | None:
+    """crash's IS_A_NUMBER: decimal, or hexadecimal with 0x."""
+    try:
+        return int(spec, 16) if spec.lower().startswith("0x") else int(spec, 10)
+    except ValueError:
+        return None
+
+
+def _radix(session: Any) -> int:
+    try:
+        return int(session.settings["radix"])
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return 10
 
 
 def _taint(session: Any) -> SysData:

@@ -14,14 +14,16 @@ raw bytes come from ``session.dump``.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from pycrash.core.errors import PycrashError
 
 __all__ = (
+    "SyscallEntry",
     "SysinfoError",
     "boot_time",
     "cpu_counts",
@@ -36,6 +38,7 @@ __all__ = (
     "pages_to_size",
     "pid_max",
     "processor_mhz",
+    "syscall_table",
     "taint_letters",
     "tainted_mask",
     "task_count",
@@ -422,3 +425,112 @@ def dmi_strings(session: Any) -> list[tuple[str, str | None]]:
         value = pointer.string_().decode("utf-8", "replace") if pointer.value_() else None
         result.append((name, value))
     return result
+
+
+# -- system call table ----------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class SyscallEntry:
+    """One ``sys_call_table`` slot as crash's ``sys -c`` shows it."""
+
+    number: int
+    address: int
+    #: The handler's symbol (``sys_ni_syscall`` for unimplemented slots); None when the
+    #: pointer is not the start of any symbol.
+    name: str | None
+    #: "file: line" relative to the build directory (``../fs/open.c: 1340``), or "".
+    location: str
+
+
+def syscall_table(
+    session: Any, select: Callable[[int, str | None], bool] | None = None
+) -> list[SyscallEntry]:
+    """``sys_call_table[]`` with each handler's source file and line, as crash finds them.
+
+    crash (``dump_sys_call_table``) walks the handler byte by byte up to the next symbol and
+    takes the first line-table location that is not a header under ``include/``, shown
+    relative to the kernel build directory.  Line lookups decode DWARF line programs (the
+    slow part), so ``select(number, name)`` may limit them to the entries wanted; the others
+    get an empty location.
+    """
+    from pycrash.kernel.symbols import symbol_table
+
+    prog = _prog(session)
+    table = _lookup(prog, "sys_call_table")
+    if table is None:
+        raise SysinfoError("sys_call_table does not exist in this kernel")
+    handlers = [int(value) & 0xFFFFFFFFFFFFFFFF for value in table]
+    symbols = symbol_table(session)
+    sys_ni_syscall = session.symbol_address("sys_ni_syscall")
+    build_dir = _build_directory(session)
+    entries = []
+    for number, address in enumerate(handlers):
+        found = symbols.value_search(address)
+        if found is None or found[1] != 0:
+            entries.append(SyscallEntry(number, address, None, ""))
+            continue
+        symbol = found[0]
+        name = "sys_ni_syscall" if sys_ni_syscall and address == sys_ni_syscall else symbol.name
+        # crash's next_symbol(): the first symbol above this one (aliases skipped)
+        _, following = symbols.neighbours(symbol)
+        while following is not None and following.address <= address:
+            _, following = symbols.neighbours(following)
+        location = ""
+        if following is not None and (select is None or select(number, name)):
+            location = _first_source_line(session, address, following.address, build_dir)
+        entries.append(SyscallEntry(number, address, name, location))
+    return entries
+
+
+def _line_of(session: Any, address: int) -> tuple[str, int] | None:
+    """gdb's line-table answer for ``address`` (pycrash.kernel.symbols emulates it)."""
+    from pycrash.kernel.symbols import source_line
+
+    text = source_line(session, address)
+    if not text:
+        return None
+    filename, _, line = text.rpartition(": ")
+    try:
+        return filename, int(line)
+    except ValueError:
+        return None
+
+
+def _build_directory(session: Any) -> str | None:
+    """crash's ``get_build_directory()``: ``schedule``'s file name cut at ``/kernel/``.
+
+    A relative file name (no compile directory known) makes "" the build directory.
+    """
+    address = session.symbol_address("schedule") or session.symbol_address("do_schedule")
+    if address is None:
+        return None
+    found = _line_of(session, address)
+    if found is None:
+        return None
+    filename = found[0]
+    if not filename.startswith("/"):
+        return ""
+    for marker in ("/kernel/", "/./arch/"):
+        cut = filename.find(marker)
+        if cut >= 0:
+            return filename[:cut]
+    return None
+
+
+def _first_source_line(session: Any, start: int, end: int, build_dir: str | None) -> str:
+    if build_dir is None:
+        return ""
+    for address in range(start, end):
+        found = _line_of(session, address)
+        if found is None:
+            continue
+        filename, line = found
+        text = f"{filename}: {line}"
+        if ".h: " in text and "include/" in text:
+            continue  # an inline from a header: look further into the handler
+        if not filename.startswith("/"):
+            return f"../{text}"
+        if build_dir and filename.startswith(build_dir):
+            return f"..{text[len(build_dir):]}"
+    return ""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 
 import pytest
 
@@ -139,3 +140,12 @@ def test_crash_number_formats() -> None:
         "2 days, 03:04:05"
     assert sysinfo.crash_config_lines("#\n# a\n\n  CONFIG_A=y\n\n\nCONFIG_B=m\n") == \
         ["#", "# a", "CONFIG_A=y", "CONFIG_B=m"]
+
+
+def test_sys_c_finds_syscalls_by_number_and_name(run) -> None:
+    """x86-64 ABI numbers (arch/x86/entry/syscalls/syscall_64.tbl): read 0, exit 60."""
+    lines = run("sys -c 60 0").splitlines()
+    assert lines[0] == "NUM  SYSTEM CALL                FILE AND LINE NUMBER"
+    assert re.fullmatch(r" 60  __x64_sys_exit {13}\.\./kernel/exit\.c: \d+", lines[1])
+    assert re.fullmatch(r"  0  __x64_sys_read {13}\.\./fs/read_write\.c: \d+", lines[2])
+    assert len(lines) == 3
