@@ -134,8 +134,8 @@ class Bt(Command):
         full = args.full or bool(args.full_sym)
         traces = []
         for info in ctx.progress(targets, "bt", len(targets)):
-            traces.append(crash_backtrace(session, info.task, full=full,
-                                          text_symbols=args.text or args.text_all))
+            traces.append(crash_backtrace(session, info.task, full=full, text_symbols=args.text,
+                                          text_all=args.text_all))
         if args.ref:
             traces = [t for t in traces if _references(t, args.ref, session)]
         return BtData(traces, messages)

@@ -277,6 +277,11 @@ class _Machine:
         self.has_fred = _has_type(prog, "struct fred_frame")
         self._stack_cache: dict[int, _Stack | None] = {}
         self._framesize_cache: dict[tuple[int, bool], int] = {}
+        self._thread_return: int | None = None
+        try:
+            self.thread_info_size = prog.type("struct thread_info").size or 0
+        except LookupError:
+            self.thread_info_size = 0
         self.init_text = (_symbol_value(prog, "__init_begin"), _symbol_value(prog, "__init_end"))
 
     @classmethod
@@ -322,6 +327,14 @@ class _Machine:
                 self.exception_stacks[cpu] = stacks
             except (KeyError, LookupError, drgn.FaultError):
                 pass
+
+    @property
+    def thread_return(self) -> int:
+        """crash's machdep->machspec->thread_return: the address after __schedule's call to
+        __switch_to_asm (``thread_return`` where that label exists)."""
+        if self._thread_return is None:
+            self._thread_return = _find_thread_return(self.prog)
+        return self._thread_return
 
     def in_init_text(self, address: int) -> bool:
         return self.init_text[0] <= address < self.init_text[1]
@@ -438,6 +451,40 @@ def _exception_stack_names(prog: drgn.Program, symbols: _Symbolizer) -> dict[int
     return names
 
 
+def _find_thread_return(prog: drgn.Program) -> int:
+    """Where a switched-out task resumes: the instruction after the call to __switch_to_asm
+    (or __switch_to) in schedule()/__schedule(), as crash's search_for_switch_to() finds it."""
+    address = _symbol_value(prog, "thread_return")
+    if address:
+        return address
+    targets = {_symbol_value(prog, name) for name in ("__switch_to_asm", "__switch_to")} - {0}
+    try:
+        import capstone
+    except ImportError:
+        capstone = None
+    for name in ("schedule", "__schedule"):
+        try:
+            sym = prog.symbol(name)
+        except LookupError:
+            continue
+        if capstone is None or not sym.size:
+            continue
+        try:
+            code = prog.read(sym.address, sym.size)
+        except drgn.FaultError:
+            continue
+        disassembler = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
+        for insn in disassembler.disasm(code, sym.address):
+            if insn.mnemonic == "call":
+                try:
+                    target = int(insn.op_str, 16)
+                except ValueError:
+                    continue
+                if target in targets:
+                    return insn.address + insn.size
+    return _symbol_value(prog, "schedule")
+
+
 def _replay_stack_moves(prog: drgn.Program, function: int, text: int, exception: bool) -> int:
     """x86_64_get_framesize()'s disassembly walk (see _Machine.disassembly_framesize)."""
     try:
@@ -501,14 +548,15 @@ class _Walker:
 
     def __init__(self, machine: _Machine, info: TaskInfo, *, full: bool = False,
                  user_regs: dict[str, int] | None = None, panic_task: bool = False,
-                 text_symbols: bool = False) -> None:
+                 text_symbols: bool = False, text_all: bool = False) -> None:
         self.m = machine
         self.sym = machine.symbols
         self.info = info
         self.full = full
         self.user_regs = user_regs
         self.panic_task = panic_task
-        self.text_symbols = text_symbols
+        self.text_symbols = text_symbols or text_all
+        self.text_all = text_all
         self.entries: list[Entry] = []
         self.level = 0
         self.bptr = 0
@@ -592,6 +640,8 @@ class _Walker:
 
     def framesize(self, text: int, rsp: int, stack_ptr: bool) -> int:
         """crash's x86_64_get_framesize() on an ORC kernel; -1 when it cannot tell."""
+        if self.text_symbols:  # BT_FRAMESIZE_IGNORE_MASK: -t/-T show every text word
+            return 0
         found = self.sym.lookup(text)
         if found is None:
             return 0
@@ -727,13 +777,18 @@ class _Walker:
         if "user" not in flags and not self._accessible(rsp):
             self.entries.append(Note("cannot determine starting stack pointer"))
             return None
-        if "user" in flags:
-            if self.text_symbols:
+        if self.text_symbols:
+            if "user" in flags and not self.text_all:
                 return None
+            if not self.text_all:
+                name = self.sym.closest_name(rip) or ""
+                suffix = " (schedule)" if name == "thread_return" else ""
+                self.entries.append(Note(f"{' ' * 14}START: {name}{suffix} at {rip:x}"))
+        elif "user" in flags:
             self.entries.append(ExceptionFrame(_regs_from_note(self.user_regs or {}), False,
                                                "user space", from_notes=True))
             return None
-        if "kernel" in flags:
+        elif "kernel" in flags:
             found = self.sym.lookup(rip)
             name = found[0] if found else "unknown or invalid address"
             self.entries.append(ExceptionFrame(_regs_from_note(self.user_regs or {}), True, name,
@@ -819,7 +874,8 @@ class _Walker:
                     return "cannot transition from IRQ stack to current process stack"
         self.stack = process
 
-        if not done and not in_stacks and "searched" not in flags and "kernel" not in flags:
+        if not done and not in_stacks and not self.text_symbols and \
+                "searched" not in flags and "kernel" not in flags:
             # a blocked task: start at inactive_task_frame.ret_addr
             name = self.sym.closest_name(rip)
             if name in ("thread_return", "schedule", "__schedule") and \
@@ -887,7 +943,8 @@ def _symbol_value(prog: drgn.Program, name: str) -> int:
 
 
 def _search_start(machine: _Machine, info: TaskInfo, panic_task: bool,
-                  user_regs: dict[str, int] | None) -> tuple[int, int, set[str]]:
+                  user_regs: dict[str, int] | None,
+                  text_symbols: bool = False) -> tuple[int, int, set[str]]:
     """crash's x86_64_get_dumpfile_stack_frame(): (rip, rsp, flags) for an active task."""
     sym = machine.symbols
     flags: set[str] = set()
@@ -925,7 +982,7 @@ def _search_start(machine: _Machine, info: TaskInfo, panic_task: bool,
                 continue
             slot = stack.base + 8 * i
             if name in _DUMP_FUNCTIONS:
-                if name == "crash_kexec":
+                if name == "crash_kexec" and not text_symbols:
                     if crash_kexec is None:
                         crash_kexec = (value, slot)
                         continue
@@ -985,8 +1042,7 @@ def _inactive_start(machine: _Machine, info: TaskInfo) -> tuple[int, int]:
         sp = int.from_bytes(machine.prog.read(info.task + machine.thread_sp, 8), "little")
     except drgn.FaultError:
         sp = 0
-    rip = _symbol_value(machine.prog, "__schedule") or _symbol_value(machine.prog, "schedule")
-    return rip + 1, sp
+    return machine.thread_return, sp
 
 
 def _panic_task(session: Session | None, prog: drgn.Program) -> int | None:
@@ -1000,7 +1056,7 @@ def _panic_task(session: Session | None, prog: drgn.Program) -> int | None:
 
 
 def crash_backtrace(session: Session, task_address: int, *, full: bool = False,
-                    text_symbols: bool = False) -> Backtrace:
+                    text_symbols: bool = False, text_all: bool = False) -> Backtrace:
     """The entries crash's ``bt`` prints for one task (see the module docstring)."""
     prog = session.prog
     machine = _Machine.of(session)
@@ -1013,12 +1069,16 @@ def crash_backtrace(session: Session, task_address: int, *, full: bool = False,
     if info.active:
         cpu = next((c for c, t in table.active.items() if t == task_address), info.cpu)
         user_regs = _cpu_registers(session, cpu)
-        rip, rsp, flags = _search_start(machine, info, panic_task, user_regs)
+        rip, rsp, flags = _search_start(machine, info, panic_task, user_regs,
+                                        text_symbols or text_all)
     else:
         rip, rsp = _inactive_start(machine, info)
         flags = set()
+    if text_all and info.stack:
+        # bt -T: from just above thread_info (crash's BT_TEXT_SYMBOLS_ALL)
+        rip, rsp = 0, info.stack + machine.thread_info_size
     walker = _Walker(machine, info, full=full, user_regs=user_regs, panic_task=panic_task,
-                     text_symbols=text_symbols)
+                     text_symbols=text_symbols, text_all=text_all)
     error = walker.run(rip, rsp, flags)
     return Backtrace(task=info.task, pid=info.pid, cpu=info.cpu, comm=info.comm,
                      entries=walker.entries, error=error)
