@@ -14,7 +14,6 @@ import argparse
 import dataclasses
 import enum
 from collections.abc import Sequence
-from typing import Any
 
 from pycrash.api import Arg, Command, CommandRegistry, Complete
 
@@ -34,10 +33,6 @@ class Expected:
     kind: Complete | Kind
     word: str
     command: type[Command] | None = None
-
-    @property
-    def nothing(self) -> bool:
-        return self.kind is Complete.NONE
 
 
 # argparse actions that take no value after the option.
@@ -178,12 +173,3 @@ def _current_word(segment: str) -> str:
     if not segment or segment[-1].isspace():
         return ""
     return segment.split()[-1]
-
-
-def describe(expected: Expected) -> dict[str, Any]:
-    """A plain view of ``expected`` for debugging and tests."""
-    return {
-        "kind": expected.kind.value,
-        "word": expected.word,
-        "command": expected.command.name if expected.command else None,
-    }
