@@ -46,6 +46,7 @@ class ModTable:
     header: bool = True
     name_width: int = 4
     size_width: int = 4
+    message: str | None = None  # instead of a table
 
 
 @dataclass
@@ -190,7 +191,7 @@ class Mod(Command):
             invalidate_symbol_table(ctx.session)
         table = symbol_table(ctx.session)
         if not table.modules:
-            raise CommandError("no modules loaded in this kernel")
+            return ModTable(message="no modules installed")
         if args.load is not None:
             return self._load_one(ctx, table, args.load, args.file)
         if args.file is not None and not args.load_all:
@@ -274,6 +275,9 @@ class Mod(Command):
             write(f"{'NAME':<{width}}  TAINTS\n")
             for row in data.rows:
                 write(f"{row.name:<{width}}  {row.taints}\n")
+            return
+        if data.message:
+            write(data.message + "\n")
             return
         if not data.rows:
             return

@@ -30,7 +30,11 @@ _PTE_FLAG_NAMES = (
     (1 << 5, "ACCESSED"), (1 << 6, "DIRTY"),
 )
 PHYSICAL_PAGE_MASK = ~0xFFF & memory.PHYSICAL_MASK
-USER_TOP = 1 << 47  # TASK_SIZE_MAX with 4-level paging (the 5-level top is 1 << 56)
+
+
+def user_top(session: Any) -> int:
+    """TASK_SIZE_MAX: 47-bit user space with 4-level paging, 56-bit with 5-level."""
+    return 1 << (56 if session.dump.paging_levels == 5 else 47)
 
 
 def pte_flag_names(pte: int) -> list[str]:
@@ -328,7 +332,7 @@ class Vtop(Command):
         records = []
         for word in args.address:
             vaddr = parse_hex(word)
-            user = args.user or (not args.kernel and vaddr < USER_TOP)
+            user = args.user or (not args.kernel and vaddr < user_top(session))
             if user and vaddr >= 0xFFFF800000000000 and not args.user:
                 user = False
             if user:
