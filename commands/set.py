@@ -137,7 +137,7 @@ def _on_off(value: str) -> bool:
 def _show_variable(name: str, settings: Any) -> str:
     value = settings.get(name)
     if name == "scroll":
-        return f"scroll: {'on' if value else 'off'} (/usr/bin/less)"
+        return f"scroll: {'on' if value else 'off'} ({settings.get('pager') or 'none'})"
     if name == "radix":
         return f"output radix: {value} ({'hex' if value == 16 else 'decimal'})"
     if name == "prompt":
@@ -157,7 +157,11 @@ def set_variable(settings: Any, name: str, value: str) -> None:
     elif name == "prompt":
         settings["prompt"] = value
     elif name == "scroll":
-        settings["scroll"] = value in ("less", "more") or _on_off(value)
+        # As crash: without a pager (output not to a terminal) the setting cannot change.
+        if value in ("less", "more"):
+            settings["pager"] = "/usr/bin/less" if value == "less" else "/bin/more"
+        elif settings.get("pager"):
+            settings["scroll"] = _on_off(value)
     else:
         settings[name] = _on_off(value)
 
@@ -187,6 +191,8 @@ class Set(Command):
     argument is entered, the current value of the variable is shown:
 
              scroll  on | off   controls output scrolling (less -E -X).
+             scroll  less       /usr/bin/less as the output scrolling program.
+             scroll  more       /bin/more as the output scrolling program.
               radix  10 | 16    sets output radix to 10 or 16.
              prompt  string     the prompt of the interactive shell.
                json  on | off   print commands that support it as JSON.

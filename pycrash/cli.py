@@ -210,8 +210,11 @@ def _main(args: argparse.Namespace) -> int:
                 raise UsageError(what)
         settings = Settings(debug=args.debug, json=args.json, silent=args.silent,
                             minimal=args.minimal)
-        if args.silent:
-            settings["scroll"] = False
+        if sys.stdout.isatty():
+            settings["pager"] = next(
+                (p for p in ("/usr/bin/less", "/bin/more") if os.path.exists(p)), None
+            )
+            settings["scroll"] = settings["pager"] is not None and not args.silent
         session = open_session(dumps, vmlinux, force=args.force,
                                zero_excluded=args.zero_excluded, settings=settings)
     except SessionError as err:

@@ -381,12 +381,14 @@ class Runner:
         except (AttributeError, ValueError):
             return False
         rows = shutil.get_terminal_size((80, 24)).lines
-        return text.count("\n") >= rows - 1 and shutil.which(PAGER[0]) is not None
+        return text.count("\n") >= rows - 1 and bool(self.session.settings.get("pager"))
 
     def _page(self, text: str) -> None:
         self._flush_stdout()
+        pager = str(self.session.settings.get("pager"))
+        command = [pager, *PAGER[1:]] if pager.endswith("less") else [pager]
         try:
-            subprocess.run(PAGER, input=text.encode("utf-8", "replace"))
+            subprocess.run(command, input=text.encode("utf-8", "replace"))
         except (OSError, KeyboardInterrupt):
             pass
 

@@ -55,7 +55,10 @@ class Settings(dict[str, Any]):
     """Session variables changed by ``set`` (crash's internal variables) and by options."""
 
     DEFAULTS: dict[str, Any] = {
-        "scroll": True,  # page long output through less when writing to a terminal
+        # crash's defaults: output to a terminal is paged through less (or more); otherwise
+        # there is no pager at all and "set scroll on" cannot turn one on.
+        "scroll": False,
+        "pager": None,  # "/usr/bin/less", "/bin/more" or None
         "radix": 10,  # default output radix of p/rd-style commands
         "prompt": "crash> ",
         "json": False,  # render every command that supports it as JSON

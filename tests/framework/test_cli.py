@@ -34,7 +34,8 @@ def test_files_in_any_order_and_several_commands(tmp_path: Path, order: str) -> 
     result = pycrash("-c", "set radix 16; set radix", "-c", "set scroll", *files, home=tmp_path)
     assert result.status == 0, result.stderr
     assert result.stdout == (
-        "output radix: 16 (hex)\noutput radix: 16 (hex)\nscroll: on (/usr/bin/less)\n"
+        # output not to a terminal: no pager, as crash ("scroll: off (none)")
+        "output radix: 16 (hex)\noutput radix: 16 (hex)\nscroll: off (none)\n"
     )
     assert result.stderr_lines == []
 
@@ -72,7 +73,7 @@ def test_pipe_and_redirections(tmp_path: Path) -> None:
     assert result.status == 0, result.stderr
     # set -v shows 7 variables; all of their lines hold an "o"
     assert result.stdout == "7\nfrom-the-shell\n"
-    assert out.read_text() == "output radix: 10 (decimal)\nscroll: on (/usr/bin/less)\n"
+    assert out.read_text() == "output radix: 10 (decimal)\nscroll: off (none)\n"
 
 
 def test_unwritable_redirection_is_one_line(tmp_path: Path) -> None:
@@ -205,10 +206,10 @@ def test_rc_files_run_at_start(tmp_path: Path) -> None:
     home.mkdir()
     work.mkdir()
     (home / ".pycrashrc").write_text("set radix 16 > /dev/null\n")
-    (work / ".pycrashrc").write_text("# a comment\nset scroll off > /dev/null\n")
-    result = pycrash("-c", "set radix; set scroll", *sample_files(), home=home, cwd=work)
+    (work / ".pycrashrc").write_text("# a comment\nset prompt 'rc> ' > /dev/null\n")
+    result = pycrash("-c", "set radix; set prompt", *sample_files(), home=home, cwd=work)
     assert result.status == 0, result.stderr
-    assert result.stdout == "output radix: 16 (hex)\nscroll: off (/usr/bin/less)\n"
+    assert result.stdout == 'output radix: 16 (hex)\nprompt: "rc> "\n'
 
 
 def test_input_file_then_stdin(tmp_path: Path) -> None:
@@ -218,7 +219,7 @@ def test_input_file_then_stdin(tmp_path: Path) -> None:
                      stdin="set radix\nset scroll\n")
     assert result.status == 0, result.stderr
     assert result.stdout == (
-        "output radix: 16 (hex)\noutput radix: 16 (hex)\nscroll: off (/usr/bin/less)\n"
+        "output radix: 16 (hex)\noutput radix: 16 (hex)\nscroll: off (none)\n"
     )
 
 

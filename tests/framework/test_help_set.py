@@ -28,7 +28,7 @@ def runner(sample_session):
     runner = Runner(session, registry, stdout=io.StringIO(), stderr=io.StringIO())
     yield runner
     session.reset_context()
-    session.settings.update(radix=10, scroll=True, prompt="crash> ")
+    session.settings.update(radix=10, scroll=False, pager=None, prompt="crash> ")
 
 
 def test_help_table_layout(runner) -> None:
@@ -125,10 +125,14 @@ def test_set_of_an_unknown_pid(runner) -> None:
 
 
 def test_set_variables(runner) -> None:
-    for line in ("set radix 16", "set scroll off", "set prompt 'pycrash> '"):
+    # no terminal, no pager: crash 8.0.6 then answers "scroll: off (none)" whatever is asked
+    assert runner.execute("set scroll on") == 0
+    runner.session.settings["pager"] = "/usr/bin/less"  # as on a terminal
+    for line in ("set radix 16", "set scroll on", "set scroll off", "set prompt 'pycrash> '"):
         assert runner.execute(line) == 0
     assert runner.stdout.getvalue() == (
-        "output radix: 16 (hex)\nscroll: off (/usr/bin/less)\nprompt: \"pycrash> \"\n"
+        "scroll: off (none)\noutput radix: 16 (hex)\nscroll: on (/usr/bin/less)\n"
+        "scroll: off (/usr/bin/less)\nprompt: \"pycrash> \"\n"
     )
     assert runner.session.settings["radix"] == 16
     assert runner.session.settings["prompt"] == "pycrash> "
