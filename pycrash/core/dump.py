@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from . import kernel
 from .cache import PageCache, TranslationCache
 from .elfdump import ElfDump, is_elf
 from .errors import (
@@ -47,7 +48,6 @@ _U64 = struct.Struct("<Q").unpack
 _S64 = struct.Struct("<q").unpack
 _TB = 1 << 40
 _U64_MASK = (1 << 64) - 1
-_PHYSICAL_START = 0x1000000  # x86-64 CONFIG_PHYSICAL_START default (16 MiB)
 
 
 def open_layer(path: str | os.PathLike[str]) -> PhysicalLayer:
@@ -201,107 +201,8 @@ class Dump:
         self._dm_lo = self._dm_hi = 0
         self.kaslr_source = "vmcoreinfo" if vmci.kerneloffset is not None else "default"
         if vmci.kerneloffset is None and vmci.phys_base is None and root is not None:
-            self._kernel_from_page_tables()
-        self._discover_layout(layer.page_offset_hint)
-
-    def _kernel_from_page_tables(self) -> None:
-        """No VMCOREINFO: find the kernel image mapping by walking from the CPU's CR3.
-        ``_text`` = ``__START_KERNEL_map`` + 16 MiB (``CONFIG_PHYSICAL_START`` default)
-        + the KASLR offset; ``phys_base`` = pa(_text) - (_text - __START_KERNEL_map)."""
-        try:
-            found = self.pgtable.find_kernel_text()
-        except FaultError:
-            return
-        if found is None:
-            return
-        va, pa = found
-        self.kaslr_offset = va - (START_KERNEL_MAP + _PHYSICAL_START)
-        self.kaslr_source = "page tables (_text mapping)"
-        if self.phys_base_source == "default" or self.producer == "qemu":
-            self.phys_base = self.layout.phys_base = (pa - (va - START_KERNEL_MAP)) & _U64_MASK
-            self.phys_base_source = "page tables (_text mapping)"
-
-    # -- layout bootstrap ----------------------------------------------------------------
-    def _discover_layout(self, page_offset_hint: int | None) -> None:
-        vmci = self.vmcoreinfo
-        pob = page_offset_hint
-        if pob is None:
-            pob = self._read_kernel_var("page_offset_base")
-        if pob is None:
-            try:
-                pob = self.pgtable.find_direct_map(self.layer.max_paddr())
-            except FaultError:
-                pob = None
-        self.set_layout(page_offset_base=pob)
-        vmalloc = self._read_kernel_var("vmalloc_base")
-        vmemmap = self._read_kernel_var("vmemmap_base")
-        if vmemmap is None and pob is not None:
-            vmemmap = self._vmemmap_from_mem_section(vmci)
-        if vmalloc is None and pob is not None:
-            vmalloc = self._vmalloc_from_vmap_area_list(vmci, vmemmap)
-        self.set_layout(vmalloc_base=vmalloc, vmemmap_base=vmemmap)
-
-    def _read_kernel_var(self, name: str) -> int | None:
-        addr = self.vmcoreinfo.symbol(name)
-        if addr is None:
-            return None
-        try:
-            return self.read_u64(addr)
-        except FaultError:
-            return None
-
-    def _vmemmap_from_mem_section(self, vmci: VmcoreInfo) -> int | None:
-        # SPARSEMEM_VMEMMAP: a present section's section_mem_map encodes
-        # (mem_map - section_start_pfn), i.e. vmemmap itself, with flag bits in the low
-        # bits (include/linux/mmzone.h SECTION_MAP_MASK). VMCOREINFO_SYMBOL_ARRAY gives the
-        # *value* of mem_section: with SPARSEMEM_EXTREME the array of root pointers.
-        roots = vmci.symbol("mem_section")
-        off = vmci.offset("mem_section.section_mem_map") or 0
-        size = vmci.size("mem_section") or 16
-        if roots is None:
-            return None
-        value = 0
-        try:
-            for r in range(min(vmci.length("mem_section") or 1, 64)):
-                chunk = self.read_u64(roots + 8 * r)
-                if not chunk:
-                    continue
-                for i in range(min(self._psize // size, 64)):
-                    value = self.read_u64(chunk + i * size + off)
-                    if value:
-                        break
-                if value:
-                    break
-        except FaultError:
-            return None
-        value &= ~((1 << 30) - 1)  # vmemmap_base is PUD aligned
-        if value < self.layout.user_top or value >= START_KERNEL_MAP:
-            return None
-        return value
-
-    def _vmalloc_from_vmap_area_list(self, vmci: VmcoreInfo, vmemmap: int | None) -> int | None:
-        # vmap_area_list is sorted by address; the first area the kernel allocates sits at
-        # VMALLOC_START = vmalloc_base, which KASLR aligns to a PUD (1 GiB)
-        # (arch/x86/mm/kaslr.c). makedumpfile takes VMALLOC_START from this list too.
-        head = vmci.symbol("vmap_area_list")
-        off_list = vmci.offset("vmap_area.list")
-        off_start = vmci.offset("vmap_area.va_start")
-        if head is None or off_list is None or off_start is None:
-            return None
-        try:
-            first = self.read_u64(head)
-            if first == head or not first:
-                return None
-            start = self.read_u64(first - off_list + off_start)
-        except FaultError:
-            return None
-        base = start & ~((1 << 30) - 1)
-        pob = self.layout.page_offset_base or 0
-        if base <= pob + (self.layout.directmap_size or 0):
-            return None
-        if vmemmap is not None and base >= vmemmap:
-            return None
-        return base
+            kernel.kernel_from_page_tables(self)
+        kernel.discover_layout(self, layer.page_offset_hint)
 
     def set_layout(self, *, page_offset_base: int | None = None,
                    vmalloc_base: int | None = None, vmemmap_base: int | None = None,
@@ -391,7 +292,7 @@ class Dump:
             return exc
         self._explaining = True
         try:
-            kind = self.excluded_kind(pfn)
+            kind = kernel.excluded_kind(self, pfn)
         finally:
             self._explaining = False
         self._lock = threading.RLock()
@@ -401,63 +302,9 @@ class Dump:
             "page excluded (", f"page excluded ({kind} page; ", 1), physical=True)
 
     def excluded_kind(self, pfn: int) -> str | None:
-        """Why makedumpfile probably left page ``pfn`` out, judged from its ``struct page``
-        the way makedumpfile decides (``makedumpfile.c`` ``__exclude_unnecessary_pages``):
-        "free" (in a buddy free block), "user" (anonymous), "cache" or "cache private"
-        (page cache, with PG_private), or None when the page's struct page doesn't say.
-        Needs VMCOREINFO's struct page offsets and the vmemmap base."""
-        v = self.vmcoreinfo
-        base = self.layout.vmemmap_base
-        size = v.size("page")
-        off_flags = v.offset("page.flags")
-        off_mapping = v.offset("page.mapping")
-        off_mapcount = v.offset("page._mapcount")
-        if base is None or size is None or off_flags is None or off_mapping is None:
-            return None
-
-        def page(n: int) -> bytes | None:
-            try:
-                return self.read(base + n * size, size)
-            except FaultError:
-                return None
-
-        buddy = v.number("PAGE_BUDDY_MAPCOUNT_VALUE")
-        off_private = v.offset("page.private")
-        if buddy is not None and off_mapcount is not None:
-            # A free block of 2^order pages is marked only in its first page (PageBuddy,
-            # order in page.private).
-            for order in range(0, 11):
-                head = pfn & ~((1 << order) - 1)
-                raw = page(head)
-                if raw is None:
-                    break
-                mapcount = struct.unpack_from("<i", raw, off_mapcount)[0]
-                if mapcount == buddy:
-                    if order == 0 or off_private is None or \
-                            struct.unpack_from("<Q", raw, off_private)[0] >= order:
-                        return "free"
-        raw = page(pfn)
-        if raw is None:
-            return None
-        off_head = v.offset("page.compound_head")
-        if off_head is not None:
-            head = struct.unpack_from("<Q", raw, off_head)[0]
-            if head & 1:  # tail page of a compound page: the head has mapping and flags
-                try:
-                    raw = self.read(head - 1, size)
-                except FaultError:
-                    return None
-        flags = struct.unpack_from("<Q", raw, off_flags)[0]
-        mapping = struct.unpack_from("<Q", raw, off_mapping)[0]
-        if mapping & 1:  # PAGE_MAPPING_ANON
-            return "user"
-        swapcache = v.number("PG_swapcache")
-        private = v.number("PG_private")
-        if mapping or (swapcache is not None and flags >> swapcache & 1):
-            if private is not None and flags >> private & 1:
-                return "cache private"
-            return "cache"
-        return None
+        """Why makedumpfile probably left page ``pfn`` out: "free", "user", "cache",
+        "cache private", or None (see :func:`pycrash.core.kernel.excluded_kind`)."""
+        return kernel.excluded_kind(self, pfn)
 
     def read_phys_u64(self, paddr: int) -> int:
         off = paddr & self._mask
