@@ -76,6 +76,10 @@ class PrintkRecord:
     dataless: bool = False
     #: 3.5-5.9 only: the record's ``dict_len`` (crash's ``-d`` tests it with a bitwise AND).
     dict_len: int | None = None
+    #: 3.5-5.9 only: the level crash 8.0.6's ``log -m`` shows, when it differs in how it is
+    #: read: crash takes the byte holding the ``level:3`` bit-field and keeps its low three
+    #: bits (``LOG_LEVEL()``), which on 3.11+ are the low bits of ``flags``.
+    crash_level: int | None = None
 
     @property
     def caller(self) -> str | None:
@@ -375,7 +379,7 @@ def _structured_records(session: Any, layout: _Layout) -> Iterator[PrintkRecord]
         dict_len = _u16(buf, at + dict_len_off)
         text_start = at + header_size
         raw_dict = buf[text_start + text_len: text_start + text_len + dict_len]
-        level, facility, flags = level_of(buf, at)
+        level, facility, flags, crash_level = level_of(buf, at)
         yield PrintkRecord(
             seq=seq,
             ts_nsec=_u64(buf, at + ts_off),
@@ -386,6 +390,7 @@ def _structured_records(session: Any, layout: _Layout) -> Iterator[PrintkRecord]
             text=buf[text_start: text_start + text_len],
             dict_entries=tuple(raw_dict.split(b"\0")) if dict_len else (),
             dict_len=dict_len,
+            crash_level=crash_level,
         )
         seq += 1
         length = _u16(buf, idx + len_off)
@@ -399,8 +404,8 @@ def _structured_records(session: Any, layout: _Layout) -> Iterator[PrintkRecord]
 
 def _structured_level_reader(
     session: Any, struct_name: str, dict_len_off: int
-) -> Callable[[bytes, int], tuple[int, int, int]]:
-    """(level, facility, flags) of a structured record.
+) -> Callable[[bytes, int], tuple[int, int, int, int]]:
+    """(level, facility, flags, crash's -m level) of a structured record.
 
     3.11+: ``u8 facility; u8 flags:5; u8 level:3`` right after ``dict_len``; 3.5-3.10:
     ``u16 level`` holding facility, flags and level (``LOG_LEVEL()`` = low 3 bits).
@@ -414,15 +419,17 @@ def _structured_level_reader(
             pass
     facility_off = dict_len_off + 2
     if u16_level:
-        def read_u16(buf: bytes, at: int) -> tuple[int, int, int]:
+        def read_u16(buf: bytes, at: int) -> tuple[int, int, int, int]:
             value = _u16(buf, at + facility_off)
-            return value & 7, value >> 8, (value >> 3) & 0x1F
+            return value & 7, value >> 8, (value >> 3) & 0x1F, value & 7
 
         return read_u16
 
-    def read_bitfield(buf: bytes, at: int) -> tuple[int, int, int]:
+    def read_bitfield(buf: bytes, at: int) -> tuple[int, int, int, int]:
         flags_level = buf[at + facility_off + 1]
-        return flags_level >> 5, buf[at + facility_off], flags_level & 0x1F
+        # crash: UCHAR(record + OFFSET(log_level)) & 7, the offset of a bit-field being the
+        # byte that holds it (gdb bitpos / 8)
+        return flags_level >> 5, buf[at + facility_off], flags_level & 0x1F, flags_level & 7
 
     return read_bitfield
 
@@ -463,7 +470,8 @@ def crash_log_line(
     if caller_width is not None and record.caller is not None:
         prefix += f"[{record.caller:>{caller_width}}] "
     if show_level:
-        prefix += f"<{record.level:x}>"
+        level = record.level if record.crash_level is None else record.crash_level
+        prefix += f"<{level:x}>"
     indent = "\n" + " " * len(prefix)
     parts = [prefix]
     for byte in record.text:
