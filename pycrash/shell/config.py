@@ -1,4 +1,4 @@
-"""Shell settings: the prompt, the history file and the editing mode.
+"""Shell settings: the prompt, the history file, the editing mode, completion and colour.
 
 Everything is read from ``session.settings`` each time it is needed, so ``set prompt ...``
 takes effect at the next prompt without the shell having to be told.
@@ -51,3 +51,10 @@ def color_enabled(session: Any, environ: Mapping[str, str] | None = None) -> boo
     if isinstance(value, str):
         return value.lower() not in ("off", "no", "false", "0")
     return bool(value)
+
+
+def completion_style(session: Any) -> str:
+    """How candidates are shown: "readline" (listed below the line, as crash does; the
+    default), "column" (a menu under the cursor) or "multi" (a multi-column menu)."""
+    style = str(_settings(session).get("completion", "readline")).lower()
+    return style if style in ("readline", "column", "multi") else "readline"

@@ -64,7 +64,7 @@ def build_prompt_session(session: Any, runner: Any, **kwargs: Any) -> PromptSess
         # The prompt belongs on the terminal even when stdout is redirected (pycrash > log).
         kwargs["output"] = create_output(always_prefer_tty=True)
     completer = PycrashCompleter(session, _registry(runner))
-    style = str(getattr(session, "settings", {}).get("completion", "readline"))
+    style = config.completion_style(session)
     prompt_session: PromptSession[str] = PromptSession(
         history=_history(),
         completer=ThreadedCompleter(completer),
@@ -74,6 +74,7 @@ def build_prompt_session(session: Any, runner: Any, **kwargs: Any) -> PromptSess
         key_bindings=shell_key_bindings(),
         editing_mode=EditingMode.VI if config.vi_mode(session) else EditingMode.EMACS,
         enable_history_search=False,  # Up/Down walk the history; Ctrl-R searches it
+        enable_suspend=True,  # Ctrl-Z, as in readline
         **kwargs,
     )
     completer.candidates.warm_up()
@@ -113,8 +114,9 @@ def run_repl(session: Any, runner: Any, **prompt_kwargs: Any) -> int:
             line = prompt_session.prompt(config.prompt_text(session))
         except KeyboardInterrupt:
             continue  # Ctrl-C at the prompt: a fresh prompt
-        except EOFError:
-            print()  # Ctrl-D on an empty line: leave the terminal on a fresh line
+        except EOFError:  # Ctrl-D on an empty line: leave the terminal on a fresh line
+            prompt_session.output.write_raw("\n")
+            prompt_session.output.flush()
             break
         if not line.strip():
             continue

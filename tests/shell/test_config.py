@@ -26,3 +26,9 @@ def test_history_path() -> None:
 def test_vi_mode() -> None:
     assert not config.vi_mode(Session())
     assert config.vi_mode(Session(edit="vi"))
+
+
+def test_completion_style() -> None:
+    assert config.completion_style(Session()) == "readline"
+    assert config.completion_style(Session(completion="column")) == "column"
+    assert config.completion_style(Session(completion="bogus")) == "readline"
