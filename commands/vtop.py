@@ -163,8 +163,15 @@ def _is_zero_page(session: Any, paddr: int) -> bool:
         return False
 
 
-def _page_lines(session: Any, paddr: int, header_done: list[bool]) -> tuple[list[str], dict]:
-    info = memory.page_info(session, paddr)
+def _page_lines(session: Any, paddr: int, header_done: list[bool]) -> tuple[list[str], dict | None]:
+    """The struct page table lines (header once per command, as crash's HEADER_PRINTED)."""
+    from pycrash.core.errors import FaultError
+
+    try:
+        info = memory.page_info(session, paddr)
+    except (FaultError, LookupError) as err:
+        # The struct page is not in the dump (a filtered vmemmap page): say so, keep the rest.
+        return [f"vtop: cannot read struct page of {paddr:x}: {err}"], None
     lines = []
     if not header_done[0]:
         lines.append(page_table_header(session))
