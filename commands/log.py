@@ -127,8 +127,10 @@ def _boot_time(session: Any) -> int:
     """crash's ``kt->boot_date``: the dump's date minus the uptime in whole seconds."""
     try:
         return sysinfo.boot_time(session)
-    except sysinfo.SysinfoError as exc:
-        raise CommandError(f"-T: {exc}") from None
+    except CommandError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - SysinfoError, or a drgn read/lookup failure
+        raise CommandError(f"-T: cannot compute the boot time: {exc}") from None
 
 
 def _caller_width(session: Any, records: list[printk.PrintkRecord]) -> int:
@@ -147,7 +149,12 @@ def _caller_width(session: Any, records: list[printk.PrintkRecord]) -> int:
 
 def _audit_text(session: Any) -> str:
     """The audit backlog (``-a``): crash's ``dump_audit()``."""
-    lines = printk.audit_backlog(session)
+    try:
+        lines = printk.audit_backlog(session)
+    except CommandError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a damaged skb queue
+        raise CommandError(f"cannot read the audit queues: {exc}") from None
     if lines is None:
         raise CommandError("-a option not supported or applicable on this architecture or kernel")
     if not lines:
@@ -157,6 +164,13 @@ def _audit_text(session: Any) -> str:
 
 def _safe_text(session: Any, args: Any, *, header: bool) -> str:
     """printk_safe per-CPU buffers (Linux 4.11 - 5.14); empty on other kernels."""
-    return printk.printk_safe_text(
-        session, header=header, text_only=args.text_only, show_level=args.level
-    )
+    try:
+        return printk.printk_safe_text(
+            session, header=header, text_only=args.text_only, show_level=args.level
+        )
+    except CommandError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a damaged per-CPU buffer
+        if header:
+            raise CommandError(f"cannot read the printk_safe buffers: {exc}") from None
+        return ""

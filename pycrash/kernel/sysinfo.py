@@ -289,11 +289,17 @@ def task_count(session: Any) -> int:
 
 
 def pid_max(session: Any) -> int | None:
-    """The kernel's ``pid_max`` (None without debuginfo: VMCOREINFO does not export it)."""
-    if not getattr(session, "has_debuginfo", False):
+    """The kernel's ``pid_max`` (an ``int``), read through the ELF symbol table: no DWARF.
+
+    None without a vmlinux: VMCOREINFO does not export it.
+    """
+    address = session.symbol_address("pid_max")
+    if address is None:
         return None
-    value = _lookup(session.prog, "pid_max")
-    return int(value) if value is not None else None
+    try:
+        return session.dump.read_u32(address)
+    except PycrashError:
+        return None
 
 
 # -- taints ---------------------------------------------------------------------------------
