@@ -213,17 +213,18 @@ class Runner:
         cls = self.registry.get(word)
         if cls is not None:
             return cls, words[1:]
-        if self._names_type(word) and self.registry.get("struct") is not None:
-            return self.registry.get("struct"), words
+        for kind in ("struct", "union"):
+            if self.registry.get(kind) is not None and self._names_type(kind, word):
+                return self.registry.get(kind), words
         if self.registry.get("p") is not None and self._names_symbol(word):
             return self.registry.get("p"), words
         return None, words
 
-    def _names_type(self, word: str) -> bool:
+    def _names_type(self, kind: str, word: str) -> bool:
         if not word.isidentifier() or not self.session.has_debuginfo:
             return False
         try:
-            self.session.prog.type(f"struct {word}")
+            self.session.prog.type(f"{kind} {word}")
             return True
         except LookupError:
             return False

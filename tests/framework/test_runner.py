@@ -61,6 +61,10 @@ class Struct(Echo):
     name = "struct"
 
 
+class Union(Echo):
+    name = "union"
+
+
 class Fault(Command):
     name = "fault"
     needs_debuginfo = False
@@ -84,7 +88,7 @@ class Fault(Command):
 def runner(sample_session):
     registry = api.CommandRegistry()
     plugins.load_builtins(registry, report=lambda message: None)
-    for cls in (P, Struct, Fault):  # stand-ins for the real p and struct
+    for cls in (P, Struct, Union, Fault):  # stand-ins for the real p, struct and union
         registry.add(cls, "test")
     session = sample_session()
     out, err = io.StringIO(), io.StringIO()
@@ -107,6 +111,12 @@ def test_symbol_word_runs_p(runner) -> None:
 def test_type_word_runs_struct(runner) -> None:
     assert runner.execute("task_struct 0xffff888000000000") == 0
     assert outputs(runner) == ("struct: task_struct 0xffff888000000000\n", "")
+
+
+def test_union_word_runs_union(runner) -> None:
+    # union thread_union { struct task_struct task; unsigned long stack[]; } (x86-64)
+    assert runner.execute("thread_union") == 0
+    assert outputs(runner) == ("union: thread_union\n", "")
 
 
 def test_unknown_word(runner) -> None:
