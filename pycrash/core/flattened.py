@@ -142,6 +142,20 @@ class FlatBytes:
             pos += take
         return b"".join(parts)
 
+    def covered(self, offset: int, size: int) -> bool:
+        """True if every byte of ``[offset, offset + size)`` was written by a record
+        (in a stream cut short, unwritten page data must not read as zeros)."""
+        starts, ends = self._starts, self._ends
+        i = bisect.bisect_right(starts, offset) - 1
+        end = offset + size
+        pos = offset
+        while pos < end:
+            if i < 0 or i >= len(starts) or starts[i] > pos or ends[i] <= pos:
+                return False
+            pos = ends[i]
+            i += 1
+        return True
+
     def stream(self) -> SourceStream:
         return SourceStream(self)
 

@@ -170,6 +170,8 @@ class KdumpFile(PhysicalLayer):
         self._decoders: dict[int, Callable[[bytes], bytes]] = {}
         self._excluded_reason = f"page excluded ({describe_dump_level(self.dump_level)})"
         self._pread = src.pread
+        # A flattened stream that ended early: bytes no record wrote are missing, not 0.
+        self._partial = getattr(src, "terminated", True) is False
 
     # -- page access ------------------------------------------------------------------
     def _decoder(self, flag: int, paddr: int, offset: int) -> Callable[[bytes], bytes]:
@@ -206,6 +208,10 @@ class KdumpFile(PhysicalLayer):
                                    "the truncated file)", physical=True)
         offset, size, flags, _ = _PAGE_DESC.unpack(raw)
         bs = self.page_size
+        if self._partial and not (self.src.covered(self.data_offset + 24 * idx, 24)
+                                  and self.src.covered(offset, size)):
+            raise MissingPageError(pfn << shift, "page missing (not in the truncated "
+                                   "flattened stream)", physical=True)
         if offset == 0:
             # Descriptors after the point where writing stopped read back as zeros.
             raise MissingPageError(pfn << shift, "page missing (incomplete dump)", physical=True)

@@ -399,13 +399,14 @@ def machine_kdump(path: Path, m: Machine, **kw: object) -> Path:
                        **kw)  # type: ignore[arg-type]
 
 
-def flatten(src: bytes, path: Path, *, chunk: int = 10000, seed: int = 0,
+def flatten(src: bytes, path: Path, *, chunk: int = 10000, seed: int | None = 0,
             rewrite_header: bool = True) -> Path:
-    """Write ``src`` as a makedumpfile flattened stream: records in shuffled order, the
-    first 4 KiB first written as garbage and rewritten later (later writes win)."""
-    rng = random.Random(seed)
+    """Write ``src`` as a makedumpfile flattened stream: records in shuffled order (file
+    order if ``seed`` is None), the first 4 KiB first written as garbage and rewritten
+    later (later writes win)."""
     recs = [(o, src[o:o + chunk]) for o in range(0, len(src), chunk)]
-    rng.shuffle(recs)
+    if seed is not None:
+        random.Random(seed).shuffle(recs)
     out = bytearray(b"makedumpfile".ljust(16, b"\0") + struct.pack(">qq", 1, 1))
     out = out.ljust(4096, b"\0")
     if rewrite_header:

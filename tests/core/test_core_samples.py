@@ -14,7 +14,13 @@ import pytest
 import synth
 
 from pycrash import testing
-from pycrash.core import BeyondDumpError, ExcludedPageError, NotMappedError, open_dump
+from pycrash.core import (
+    BeyondDumpError,
+    ExcludedPageError,
+    MissingPageError,
+    NotMappedError,
+    open_dump,
+)
 
 try:
     SCENARIOS = testing.scenarios()
@@ -387,3 +393,31 @@ def test_cpus_from_crash_notes(scenario):
     finally:
         d.close()
 
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS[:1])
+def test_truncated_real_kdump(scenario, tmp_path):
+    """A copy of a real dump cut at 60%: earlier pages read as before, the rest are
+    missing (makedumpfile writes page data in pfn order), each fault with its address."""
+    src = testing.dump_paths(scenario, "zlib31")[0]
+    data = src.read_bytes()
+    cut = tmp_path / "cut.kdump"
+    cut.write_bytes(data[: len(data) * 6 // 10])
+    ref = dump_of(scenario, "zlib31")
+    present = [p for s, e in ref.physical_ranges() for p in range(s // PAGE, e // PAGE)
+               if ref.page_state(p) == "present"]
+    states = []
+    with open_dump(cut) as d:
+        for pfn in present:
+            want = ref.read(pfn * PAGE, PAGE, physical=True)
+            try:
+                got = d.read(pfn * PAGE, PAGE, physical=True)
+            except MissingPageError as exc:
+                assert exc.address == pfn * PAGE
+                states.append("missing")
+                continue
+            assert got == want, hex(pfn)
+            states.append("ok" if want.strip(b"\0") else "zero")
+    real = [s for s in states if s != "zero"]  # zero pages share one early stored page
+    first = real.index("missing")
+    assert first > 100 and all(s == "missing" for s in real[first:])
