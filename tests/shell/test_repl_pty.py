@@ -156,6 +156,37 @@ def test_ctrl_c_at_the_prompt_gives_a_fresh_prompt(repl: pexpect.spawn) -> None:
     assert _spins(repl) == before  # the abandoned line did not run
 
 
+def _highlighted_commands() -> set[str]:
+    from pycrash.api import CommandRegistry
+    from pycrash.plugins import load_builtins
+
+    registry = CommandRegistry()
+    load_builtins(registry, report=lambda message: None)
+    return {name for name in registry.names() if getattr(registry.get(name), "highlight", None)}
+
+
+def _raw_output(child: pexpect.spawn, line: str) -> str:
+    """The bytes a command printed, escapes included (after bracketed paste is switched off
+    for the command, before the next prompt)."""
+    child.send(line + "\r")
+    child.expect(PROMPT)
+    return child.before.split("\x1b[?2004l", 1)[-1]
+
+
+@pytest.mark.skipif(
+    "struct" not in _highlighted_commands(), reason="struct does not ask for highlighting yet"
+)
+def test_struct_output_is_coloured_on_the_terminal_only(repl: pexpect.spawn) -> None:
+    colour = re.compile(r"\x1b\[[0-9;]*m")
+    on_terminal = _raw_output(repl, "struct list_head")
+    assert colour.search(on_terminal)
+    assert "next;" in ANSI.sub("", on_terminal)
+    piped = _raw_output(repl, "struct list_head | cat")
+    assert "next;" in piped
+    assert not colour.search(piped)
+    assert ANSI.sub("", on_terminal).replace("\r", "") == piped.replace("\r", "")
+
+
 def test_prompt_follows_set_prompt(repl: pexpect.spawn) -> None:
     repl.send('set prompt "dump1> "\r')  # quoted: a bare ">" redirects
     repl.expect(r"\x1b\[\?2004h(?:\x1b\[[0-9;?]*[A-Za-z])*dump1>")
