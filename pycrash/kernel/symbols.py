@@ -23,7 +23,6 @@ import bisect
 import os
 import struct
 import weakref
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -85,26 +84,28 @@ class _Section:
     size: int
 
 
+def _section_headers(f: Any) -> tuple[list[_Section], list[tuple]]:
+    """Sections of an open little-endian ELF64 file, and their raw header tuples."""
+    f.seek(0)
+    header = f.read(64)
+    if header[:4] != b"\x7fELF" or header[4] != 2:
+        raise ValueError(f"{getattr(f, 'name', 'file')}: not an ELF64 file")
+    shoff, = struct.unpack_from("<Q", header, 0x28)
+    shentsize, shnum, shstrndx = struct.unpack_from("<HHH", header, 0x3A)
+    f.seek(shoff)
+    raw = f.read(shentsize * shnum)
+    headers = [struct.unpack_from("<IIQQQQIIQQ", raw, i * shentsize) for i in range(shnum)]
+    f.seek(headers[shstrndx][4])
+    names = f.read(headers[shstrndx][5])
+    sections = [_Section(names[h[0]:names.find(b"\0", h[0])].decode("latin-1"), h[1], h[2],
+                         h[3], h[5]) for h in headers]
+    return sections, headers
+
+
 def _read_elf(path: str | os.PathLike[str]) -> tuple[list[_Section], list[tuple], bytes]:
     """Sections, raw symbol entries and the string table of a little-endian ELF64 file."""
     with open(path, "rb") as f:
-        header = f.read(64)
-        if header[:4] != b"\x7fELF" or header[4] != 2:
-            raise ValueError(f"{path}: not an ELF64 file")
-        shoff, = struct.unpack_from("<Q", header, 0x28)
-        shentsize, shnum, shstrndx = struct.unpack_from("<HHH", header, 0x3A)
-        f.seek(shoff)
-        raw_headers = f.read(shentsize * shnum)
-        headers = [struct.unpack_from("<IIQQQQIIQQ", raw_headers, i * shentsize)
-                   for i in range(shnum)]
-        names_hdr = headers[shstrndx]
-        f.seek(names_hdr[4])
-        section_names = f.read(names_hdr[5])
-        sections = []
-        for h in headers:
-            end = section_names.find(b"\0", h[0])
-            sections.append(_Section(section_names[h[0]:end].decode("latin-1"), h[1], h[2],
-                                     h[3], h[5]))
+        sections, headers = _section_headers(f)
         symtab_index = next((i for i, h in enumerate(headers) if h[1] == SHT_SYMTAB), None)
         if symtab_index is None:
             return sections, [], b""
@@ -767,26 +768,8 @@ def source_line(session: Session, address: int, object_file: str | None = None,
 
 def kernel_text_ranges(vmlinux: str | os.PathLike[str], kaslr_offset: int) -> list[tuple[int, int]]:
     """Runtime [start, end) of the vmlinux's code sections (crash's ``is_kernel_text()``)."""
-    sections, _entries, _strings = _read_elf_sections_only(vmlinux)
-    return [((s.addr + kaslr_offset) & ((1 << 64) - 1),
-             (s.addr + s.size + kaslr_offset) & ((1 << 64) - 1))
+    with open(vmlinux, "rb") as f:
+        sections, _headers = _section_headers(f)
+    mask = (1 << 64) - 1
+    return [((s.addr + kaslr_offset) & mask, (s.addr + s.size + kaslr_offset) & mask)
             for s in sections if s.flags & SHF_EXECINSTR and s.flags & SHF_ALLOC and s.addr]
-
-
-def _read_elf_sections_only(path: str | os.PathLike[str]) -> tuple[list[_Section], list, bytes]:
-    with open(path, "rb") as f:
-        header = f.read(64)
-        shoff, = struct.unpack_from("<Q", header, 0x28)
-        shentsize, shnum, shstrndx = struct.unpack_from("<HHH", header, 0x3A)
-        f.seek(shoff)
-        raw = f.read(shentsize * shnum)
-        headers = [struct.unpack_from("<IIQQQQIIQQ", raw, i * shentsize) for i in range(shnum)]
-        f.seek(headers[shstrndx][4])
-        names = f.read(headers[shstrndx][5])
-    sections = [_Section(names[h[0]:names.find(b"\0", h[0])].decode("latin-1"), h[1], h[2],
-                         h[3], h[5]) for h in headers]
-    return sections, [], b""
-
-
-def iter_kernel_symbols(session: Session) -> Iterable[Symbol]:
-    return symbol_table(session).kernel
