@@ -330,17 +330,20 @@ class Runner:
             return 1
         except (PycrashError, OSError) as err:  # core faults, session errors, files
             self._defer(name, _one_line(err))
+            self._defer_traceback()
+            return 1
         except Exception as err:  # noqa: BLE001 - drgn errors and bugs alike: one line
             if _is_drgn_fault(err):
                 self._defer(name, _one_line(err))
             else:
                 self._defer(name, f"{type(err).__name__}: {_one_line(err)}")
-            if settings.get("debug"):
-                self._pending.append(traceback.format_exc().rstrip("\n"))
+            self._defer_traceback()
             return 1
-        if settings.get("debug"):
+
+    def _defer_traceback(self) -> None:
+        """With ``set debug on``: the traceback of the exception being handled, after its line."""
+        if self.session.settings.get("debug"):
             self._pending.append(traceback.format_exc().rstrip("\n"))
-        return 1
 
     def _deliver(self, text: str, parsed: CommandLine, redirect_file: TextIO | None) -> None:
         """Send a command's output to the pipeline, the file, the pager or ``stdout``."""

@@ -159,7 +159,17 @@ def test_bug_is_one_line_unless_debug(runner) -> None:
     assert runner.stderr.getvalue() == "pycrash: fault: KeyError: 'missing'\n"
     runner.session.settings["debug"] = True
     runner.execute("fault bug")
-    assert "Traceback" in runner.stderr.getvalue()
+    err = runner.stderr.getvalue().splitlines()
+    assert err[1] == "pycrash: fault: KeyError: 'missing'"
+    assert err[2] == "Traceback (most recent call last):"
+    assert err[-1] == "KeyError: 'missing'"
+
+
+def test_fault_traceback_with_debug(runner) -> None:
+    runner.session.settings["debug"] = True
+    runner.execute("fault core")
+    err = runner.stderr.getvalue().splitlines()
+    assert err[0].startswith("pycrash: fault: ") and err[1].startswith("Traceback")
 
 
 def test_bad_option(runner) -> None:
