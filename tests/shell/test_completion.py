@@ -176,28 +176,35 @@ def test_first_word_member_path_runs_as_struct(candidates: Candidates) -> None:
     assert "task_struct.comm" in texts(candidates, "task_struct.co")
 
 
+# A member line of crash's "struct -o NAME": "   [912] pid_t pid;", "[8] void (*func)(...);",
+# "[836] unsigned int in_execve : 1;"; members of anonymous structs/unions are listed too.
+_CRASH_MEMBER = re.compile(
+    r"^\s*\[\d+\]\s+(?:.*\(\*(\w+)\)\(.*\)|.*?(\w+)(?:\[\d*\])*(?:\s*:\s*\d+)?);$"
+)
+
+
 def test_member_path_matches_crash_struct_output(candidates: Candidates) -> None:
-    """Every member crash prints at the top level of ``struct task_struct`` is offered."""
-    lines = (
-        [
-            c
-            for c in testing.crash_commands("sysrq", "zlib31")
-            if c.startswith("struct task_struct ")
-        ]
-        if _has_recordings()
-        else []
-    )
-    if not lines:
+    """``struct NAME.<TAB>`` offers exactly the members crash's ``struct -o NAME`` prints,
+    in the same order (anonymous struct/union members included)."""
+    if not _has_recordings():
         pytest.skip("crash recordings of the sample dumps are not committed yet")
-    text = testing.crash_output("sysrq", "zlib31", lines[0])
-    top_level = set()
-    for line in text.splitlines():
-        # "    pid_t pid;" / "    char comm[16];" / "    unsigned int x : 1;" at indent 4
-        match = re.match(r"^    \S.*?\**(\w+)(\[[^\]]*\])*(\s*:\s*\d+)?;$", line)
-        if match and not line.startswith("     "):
-            top_level.add(match.group(1))
-    assert TASK_STRUCT_MEMBERS <= top_level
-    assert top_level <= _members(candidates, "struct task_struct.")
+    recorded = [
+        line
+        for line in testing.crash_commands("sysrq", "zlib31")
+        if re.fullmatch(r"(struct|union) -o \w+", line)
+    ]
+    assert recorded, "the recordings should have struct -o / union -o lines"
+    for line in recorded:
+        name = line.split()[-1]
+        text = testing.crash_output("sysrq", "zlib31", line)
+        crash_members = []
+        for out_line in text.splitlines():
+            match = _CRASH_MEMBER.match(out_line)
+            if match:
+                crash_members.append(match.group(1) or match.group(2))
+        assert crash_members, f"no members parsed from crash's {line!r}"
+        offered = [c.display for c in candidates.for_text(f"struct {name}.")[1]]
+        assert offered == crash_members, line
 
 
 def _has_recordings() -> bool:
