@@ -173,6 +173,9 @@ class Candidates:
             return []
         with DRGN_GATE.background():
             found = members.complete_member_path(prog, word)
+            if not found and members.resolve_type_name(prog, word.split(".", 1)[0]) is None:
+                # Not a type: "init_task.co" as a first word runs as "p init_task.co".
+                found = members.complete_expression_members(prog, word)
         return [Candidate(text, _last_component(text), meta) for text, meta in found]
 
     def _expression(self, word: str) -> list[Candidate]:

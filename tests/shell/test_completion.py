@@ -176,6 +176,11 @@ def test_first_word_member_path_runs_as_struct(candidates: Candidates) -> None:
     assert "task_struct.comm" in texts(candidates, "task_struct.co")
 
 
+def test_first_word_symbol_member_runs_as_p(candidates: Candidates) -> None:
+    # An unknown first word naming a symbol runs as "p": init_task is a struct task_struct.
+    assert texts(candidates, "init_task.com") == ["init_task.comm"]
+
+
 # A member line of crash's "struct -o NAME": "   [912] pid_t pid;", "[8] void (*func)(...);",
 # "[836] unsigned int in_execve : 1;"; members of anonymous structs/unions are listed too.
 _CRASH_MEMBER = re.compile(
