@@ -21,6 +21,7 @@ class DrgnGate:
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._command_waiting = threading.Event()
+        self._command_thread: int | None = None
 
     @contextlib.contextmanager
     def command(self) -> Iterator[None]:
@@ -28,15 +29,24 @@ class DrgnGate:
         self._command_waiting.set()
         try:
             with self._lock:
-                yield
+                self._command_thread = threading.get_ident()
+                try:
+                    yield
+                finally:
+                    self._command_thread = None
         finally:
             self._command_waiting.clear()
 
     @contextlib.contextmanager
     def background(self) -> Iterator[None]:
-        """Held by completion work around a short batch of drgn calls."""
-        while self._command_waiting.is_set():
-            time.sleep(0.02)
+        """Held by completion work around a short batch of drgn calls.
+
+        Called from the command's own thread (a command using a completion index), it just
+        goes ahead: the gate is already that thread's.
+        """
+        if self._command_thread != threading.get_ident():
+            while self._command_waiting.is_set():
+                time.sleep(0.02)
         with self._lock:
             yield
 
