@@ -1,0 +1,83 @@
+"""rd: crash's memory display, checked against the sysrq manifest (banner, module globals,
+addresses) and crash's fixed layout."""
+
+from __future__ import annotations
+
+import io
+import re
+
+import pytest
+
+from pycrash import testing
+
+
+@pytest.fixture(scope="module")
+def manifest():
+    return testing.manifest("sysrq")
+
+
+def _words(text: str) -> list[str]:
+    return [w for line in text.splitlines() for w in line.split(":  ", 1)[1].split()[:2]]
+
+
+def test_ascii_is_the_banner(run, manifest) -> None:
+    banner = manifest["kernel"]["banner"]
+    address = int(manifest["placeholders"]["linux_banner"], 16)
+    text = run("rd -a linux_banner")
+    chunks = [banner[:-1][i:i + 60] for i in range(0, len(banner) - 1, 60)]
+    expected = "\n".join(f"{address + 60 * i:16x}:  {c}" for i, c in enumerate(chunks))
+    # crash stops at the first unprintable byte (the banner's "\n") without ending the line
+    assert text == expected
+
+
+def test_hex_layout_and_ascii_column(run, manifest) -> None:
+    banner = manifest["kernel"]["banner"].encode()
+    address = int(manifest["placeholders"]["linux_banner"], 16)
+    text = run("rd linux_banner 3")
+    lines = text.splitlines()
+    first = int.from_bytes(banner[0:8], "little")
+    second = int.from_bytes(banner[8:16], "little")
+    third = int.from_bytes(banner[16:24], "little")
+    assert lines[0] == f"{address:16x}:  {first:016x} {second:016x}   {banner[:16].decode()}"
+    assert lines[1] == f"{address + 16:16x}:  {third:016x}" + " " * 20 + banner[16:24].decode()
+    eight = run("rd -8 linux_banner 4").splitlines()[0]
+    assert eight.split(":  ")[1].split()[:4] == [f"{b:02x}" for b in banner[:4]]
+    sixteen = run("rd -16 linux_banner 2").split(":  ")[1].split()
+    assert sixteen[:2] == [f"{int.from_bytes(banner[i:i + 2], 'little'):04x}" for i in (0, 2)]
+
+
+def test_physical_equals_virtual(run, manifest) -> None:
+    virt = run(f"rd -x {manifest['placeholders']['linux_banner']} 6")
+    phys = run(f"rd -x -p {manifest['placeholders']['linux_banner_phys']} 6")
+    assert _words(virt) == _words(phys)
+
+
+def test_module_global_and_symbols(run, manifest) -> None:
+    value = manifest["ground_truth"]["module_globals"]["pycrash_test_value"]
+    assert run("rd -x pycrash_test_value").split(":  ")[1].strip() == value[2:]
+    text = run(f"rd -s {manifest['placeholders']['init_task']} 124")
+    # init_task's parent pointers point at init_task itself, its list heads into it
+    assert re.search(r"  init_task +ffff", text)
+    assert re.search(r"init_task\+\d+ ", text)
+
+
+def test_decimal_and_reverse(run) -> None:
+    text = run("rd -d pycrash_test_value")
+    assert text.split(":  ")[1].strip() == str(0xDEADBEEFCAFEF00D - (1 << 64))
+    text = run("rd -D pycrash_test_value")
+    assert text.split(":  ")[1].strip() == str(0xDEADBEEFCAFEF00D)
+
+
+def test_fault_message() -> None:
+    from conftest import open_sample
+
+    from pycrash.api import registry
+    from pycrash.runner import Runner
+
+    out, err = io.StringIO(), io.StringIO()
+    status = Runner(open_sample(), registry, stdout=out, stderr=err).execute(
+        "rd ffffffffff000000")
+    assert status == 1
+    assert err.getvalue() == (
+        'pycrash: rd: invalid kernel virtual address: ffffffffff000000  type: "64-bit KVADDR"\n'
+    )
