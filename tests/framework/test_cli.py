@@ -238,3 +238,19 @@ def test_minimal_never_loads_dwarf(tmp_path: Path) -> None:
     assert result.stderr_lines == [
         "pycrash: taskcount: not available in --minimal mode (vmlinux DWARF not loaded)"
     ]
+
+
+@pytest.mark.parametrize("kind", ["empty", "directory", "truncated"])
+def test_unusable_dump_is_one_line(tmp_path: Path, kind: str) -> None:
+    target = tmp_path / kind
+    if kind == "directory":
+        target.mkdir()
+    elif kind == "empty":
+        target.write_bytes(b"")
+    else:  # the headers of a real kdump file, cut inside its bitmaps
+        target.write_bytes(Path(sample_files()[1]).read_bytes()[:8192])
+    result = pycrash("-c", "set radix", str(target), home=tmp_path)
+    assert result.status == 2
+    assert len(result.stderr_lines) == 1
+    assert result.stderr_lines[0].startswith(f"pycrash: {target}")
+    assert result.stdout == ""
