@@ -20,7 +20,7 @@ Measured on the sample vmlinux (6.1 tinyconfig, 41 MB .debug_info, 1.3 MB .debug
 machine / two cores at load 7: string tables 1.5 s / 4 s, once, started with the prompt; a
 two-letter prefix 0.05-0.1 s; a one-letter prefix 0.5-2 s (tens of thousands of candidates);
 the full list (800,000 candidates, 3,400 types) 9 s / 36 s once per vmlinux, then read from
-the cache.  Peak memory during the full build about 240 MB.
+the cache.  Peak RSS of the whole process, drgn and its DWARF index included: 240 MB.
 """
 
 from __future__ import annotations
