@@ -207,7 +207,6 @@ class Sym(Command):
         if not args.target and not others:
             raise CommandError("usage: sym [-l] | [-M] | [-m module] | [-p|-n] | [-q string] "
                                "| [symbol | vaddr]")
-        errors = []
         for word in args.target:
             try:
                 if not table.lookup(word) and is_hexadecimal(word):
@@ -217,8 +216,8 @@ class Sym(Command):
             except CommandError as err:
                 if len(args.target) == 1 and not out.lines:
                     raise
-                errors.append(str(err))
-                ctx.warn(str(err))
+                # crash reports a bad one of several arguments in place and goes on.
+                out.lines.append(SymLine(f"sym: {err}"))
         return out
 
     def render(self, ctx: CommandContext, data: SymOutput) -> None:
