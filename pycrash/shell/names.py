@@ -13,7 +13,7 @@ from __future__ import annotations
 import bisect
 import re
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Generic, TypeVar
 
 from pycrash.shell.gate import DRGN_GATE
@@ -141,25 +141,36 @@ def vmcoreinfo_symbols(session: Any) -> list[str]:
 def task_names(session: Any) -> SortedNames | None:
     """Pids (meta: comm) and comms (meta: pid) of the dump's tasks; None without debuginfo.
 
-    Walks the task list with drgn's ``for_each_task`` (init_task.tasks and each thread group),
-    which reads the dump through the core.
+    The task list is crash's, as ``ps`` shows it (pycrash.kernel.tasks, cached on the
+    Program, idle tasks included); drgn's ``for_each_task`` if that is not available.
     """
     prog = loaded_program(session)
     if prog is None:
         return None
+    pairs: list[tuple[int, str]] = []
+    with DRGN_GATE.background():
+        try:
+            from pycrash.kernel.tasks import task_table
+
+            pairs = [(t.pid, t.comm) for t in task_table(prog)][:MAX_TASKS]
+        except Exception:  # noqa: BLE001 - fall back to drgn's own walk
+            pairs = list(_drgn_tasks(prog))
+    meta: dict[str, str] = {}
+    for pid, comm in pairs:
+        meta.setdefault(str(pid), comm)
+        if comm:
+            meta.setdefault(comm, f"pid {pid}")
+    return SortedNames(meta, meta)
+
+
+def _drgn_tasks(prog: Any) -> Iterator[tuple[int, str]]:
+    """``(pid, comm)`` by drgn's ``for_each_task`` (init_task.tasks and thread groups)."""
     from drgn.helpers.linux.pid import for_each_task
 
-    meta: dict[str, str] = {}
-    with DRGN_GATE.background():
-        for count, task in enumerate(for_each_task(prog)):
-            if count >= MAX_TASKS:
-                break
-            try:
-                pid = str(int(task.pid))
-                comm = task.comm.string_().decode("utf-8", "replace")
-            except Exception:  # noqa: BLE001 - a damaged task: skip it
-                continue
-            meta.setdefault(pid, comm)
-            if comm:
-                meta.setdefault(comm, f"pid {pid}")
-    return SortedNames(meta, meta)
+    for count, task in enumerate(for_each_task(prog)):
+        if count >= MAX_TASKS:
+            return
+        try:
+            yield int(task.pid), task.comm.string_().decode("utf-8", "replace")
+        except Exception:  # noqa: BLE001 - a damaged task: skip it
+            continue

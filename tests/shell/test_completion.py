@@ -290,6 +290,13 @@ def test_pids_match_the_guest_process_list(candidates: Candidates) -> None:
     assert [int(t) for t in found] == sorted(int(t) for t in found)
 
 
+def test_idle_tasks_are_offered_as_crash_lists_them(candidates: Candidates) -> None:
+    # crash's task list has one idle task (PID 0, "swapper/N") per CPU.
+    cpus = testing.manifest("sysrq")["cpus"]
+    assert "0" in texts(candidates, "ps ")
+    assert {f"swapper/{n}" for n in range(cpus)} == set(texts(candidates, "set swapper/"))
+
+
 def test_task_completion_offers_comms(candidates: Candidates) -> None:
     processes = testing.manifest("sysrq")["ground_truth"]["processes"]
     kthreadd = next(p for p in processes if p["comm"] == "kthreadd")
