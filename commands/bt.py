@@ -256,10 +256,17 @@ def _with_group(table: TaskTable, info: TaskInfo) -> list[TaskInfo]:
 
 
 def _source_line(session: Any, address: int) -> str:
-    from pycrash.kernel.symbols import source_line
+    """crash's get_line_number(): vmlinux lines, module lines once ``mod -s`` loaded them."""
+    from pycrash.kernel.symbols import source_line, symbol_table
 
     try:
-        return source_line(session, address)
+        module = symbol_table(session).module_of(address)
+        if module is None:
+            return source_line(session, address)
+        if not module.object_file:
+            return ""
+        base = module.section_bases.get(".text", module.module.base)
+        return source_line(session, address, module.object_file, base)
     except Exception:  # noqa: BLE001 - no line information is not an error
         return ""
 
