@@ -16,6 +16,7 @@ from pycrash.api import Arg, Command, CommandContext, CommandError, Complete, re
 from pycrash.expr.numbers import cpus_of_spec, is_number, parse_count, parse_hex_address
 from pycrash.format import value_printer
 from pycrash.format.ctype import ptype
+from pycrash.format.deref import Dereferencer
 from pycrash.format.layout import OffsetState, offset_line, pick_member, pick_member_path
 from pycrash.kernel.datatype import Datatype, find_datatype, member_offset
 
@@ -202,7 +203,16 @@ class _Datatype(Command):
                                                  vaddr=here))
                 elif args.raw:
                     out.extend(_raw_lines(ctx, datatype, member, here))
+                elif args.deref and member is None:
+                    out.extend(_dereferenced(ctx, datatype, here, radix))
                 else:
+                    if args.deref and "." not in member and "[" not in member:
+                        offset = member_offset(datatype.type, member)
+                        shown = _dereferencer(ctx, datatype, radix).member(here, member,
+                                                                           offset or 0)
+                        if shown is not None:
+                            out.extend(shown)
+                            continue
                     lines = contents_lines(ctx, datatype, here, radix)
                     if member is None:
                         out.extend(lines)
@@ -257,7 +267,9 @@ def contents_lines(ctx: CommandContext, datatype: Datatype, address: int,
     printer = value_printer(ctx.session, radix=radix)
     data = read_or_explain(ctx, address, datatype.size)
     keyword = "union" if datatype.is_union else "struct"
-    text = f"{keyword} {datatype.name} " + printer.format(datatype.type, data, address) + "\n"
+    text = f"{keyword} {datatype.name} " + printer.format(datatype.type, data, address)
+    if not datatype.is_union:
+        text += "\n"  # crash's print_union ends without a newline, print_struct with one
     return text.splitlines(keepends=True)
 
 
@@ -280,6 +292,36 @@ def read_or_explain(ctx: CommandContext, address: int, size: int,
         raise CommandError(
             f'seek error: kernel virtual address: {where:x}  type: "{kind}"'
         ) from None
+
+
+def _dereferencer(ctx: CommandContext, datatype: Datatype, radix: int) -> Dereferencer:
+    from pycrash.commands.p import next_history_number
+
+    printer = value_printer(ctx.session, radix=radix)
+    return Dereferencer(
+        ctx.session.prog,
+        datatype.real,
+        [line + "\n" for line in ptype(datatype.type).split("\n")],
+        lambda type_, data, address: printer.format(type_, data, address),
+        lambda: next_history_number(ctx.session),
+    )
+
+
+def _dereferenced(ctx: CommandContext, datatype: Datatype, address: int,
+                  radix: int) -> list[str]:
+    """crash's print_struct_with_dereference: top-level pointer members followed."""
+    deref = _dereferencer(ctx, datatype, radix)
+    out = []
+    for line in contents_lines(ctx, datatype, address, radix):
+        indent = len(line) - len(line.lstrip(" "))
+        if indent != 2 or "{" in line or "}" in line or " =" not in line:
+            out.append(line)
+            continue
+        name = line[2:].split(" =", 1)[0]
+        offset = member_offset(datatype.type, name)
+        shown = deref.member(address, name, offset) if offset is not None else None
+        out.extend(shown if shown is not None else [line])
+    return out
 
 
 def _raw_lines(ctx: CommandContext, datatype: Datatype, member: str | None,
