@@ -71,7 +71,7 @@ def format_walk(entries: Sequence[TableEntry], root_label: int | None = None) ->
 def format_vtop(t: Translation, root_label: int | None = None) -> str:
     """The walk, level by level, in the layout of crash's ``vtop``."""
     size = {2 << 20: "  (2MB)", 1 << 30: "  (1GB)"}.get(t.page_size, "")
-    out = [f"{'VIRTUAL':<16}  PHYSICAL", f"{t.vaddr:<16x}  {t.paddr:x}", ""]
+    out = [f"{'VIRTUAL':<16}  {'PHYSICAL':<16}", f"{t.vaddr:<16x}  {t.paddr:<16x}", ""]
     out += format_walk(t.entries, root_label)
     out.append(f"  PAGE: {t.paddr & ~(t.page_size - 1):x}{size}")
     out.append(f"  KIND: {t.kind}")
@@ -163,7 +163,8 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None,
                 t = dump.translate(addr, root)
             except NotMappedError as exc:
                 if exc.entries:
-                    out.write(f"{'VIRTUAL':<16}  PHYSICAL\n{addr:<16x}  (not mapped)\n\n")
+                    out.write(f"{'VIRTUAL':<16}  {'PHYSICAL':<16}\n"
+                              f"{addr:<16x}  (not mapped)\n\n")
                     out.write("\n".join(format_walk(exc.entries, label)) + "\n")
                 raise
             out.write(format_vtop(t, label) + "\n")
