@@ -484,9 +484,10 @@ class Dump:
             parts = self.layer.parts if isinstance(self.layer, SplitDump) else [self.layer]
             info["parts"] = [{"path": p.paths[0], "start_pfn": p.start_pfn,
                               "end_pfn": p.end_pfn, "data_offset": p.data_offset,
-                              "max_mapnr": p.max_mapnr} for p in parts]
-        info["notes"] = [{"name": n.name, "type": n.type, "size": len(n.desc)}
-                         for n in self.notes]
+                              "max_mapnr": p.max_mapnr, "block_shift": p.page_shift,
+                              "bitmap_len": len(p.bm_ram.data) * 2} for p in parts]
+        info["notes"] = [{"name": n.name, "type": n.type, "size": len(n.desc),
+                          "offset": n.offset} for n in self.notes]
         info["page_counts"] = self.page_counts()
         return info
 

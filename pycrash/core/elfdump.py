@@ -81,7 +81,7 @@ class ElfDump(PhysicalLayer):
                         if n["n_namesz"] == 0 and n["n_descsz"] == 0:
                             continue
                         self.notes.append(Note(n["n_name"] or "", _note_type(n["n_type"]),
-                                               bytes(n["n_descdata"])))
+                                               bytes(n["n_descdata"]), n["n_offset"]))
                 elif ptype == "PT_LOAD":
                     loads.append((seg["p_paddr"], seg["p_vaddr"], seg["p_offset"],
                                   seg["p_filesz"], seg["p_memsz"]))

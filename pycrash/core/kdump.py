@@ -68,19 +68,30 @@ class KdumpHeader:
             self.dump_level = 0
         if v < 2:
             self.split = 0
-        start_pfn, end_pfn = struct.unpack_from("<QQ", sub, 16)
+        # Raw fields as stored (0 = absent for this header version); the reader's
+        # effective pfn range is KdumpFile.start_pfn/end_pfn.
+        self.sub_start_pfn, self.sub_end_pfn = (
+            struct.unpack_from("<QQ", sub, 16) if v >= 2 else (0, 0))
         self.offset_vmcoreinfo, self.size_vmcoreinfo = (
             struct.unpack_from("<qQ", sub, 32) if v >= 3 else (0, 0))
         self.offset_note, self.size_note = (
             struct.unpack_from("<qQ", sub, 48) if v >= 4 else (0, 0))
         self.offset_eraseinfo, self.size_eraseinfo = (
             struct.unpack_from("<qQ", sub, 64) if v >= 5 else (0, 0))
-        if v >= 6:
-            self.start_pfn, self.end_pfn, self.max_mapnr_64 = struct.unpack_from("<QQQ", sub, 80)
+        self.start_pfn_64, self.end_pfn_64, self.max_mapnr_64 = (
+            struct.unpack_from("<QQQ", sub, 80) if v >= 6 else (0, 0, 0))
+
+    @property
+    def pfn_range(self) -> tuple[int, int, int]:
+        """``(start_pfn, end_pfn, max_mapnr)`` as readers use them: the 64-bit fields from
+        version 6, else the obsolete 32-bit ones; a non-split file covers everything."""
+        if self.header_version >= 6:
+            start, end, maxnr = self.start_pfn_64, self.end_pfn_64, self.max_mapnr_64
         else:
-            self.start_pfn, self.end_pfn, self.max_mapnr_64 = start_pfn, end_pfn, self.max_mapnr
+            start, end, maxnr = self.sub_start_pfn, self.sub_end_pfn, self.max_mapnr
         if not self.split:
-            self.start_pfn, self.end_pfn = 0, self.max_mapnr_64
+            start, end = 0, maxnr
+        return start, end, maxnr
 
     @property
     def timestamp(self) -> float:
@@ -117,9 +128,8 @@ class KdumpFile(PhysicalLayer):
         self.page_shift = bs.bit_length() - 1
         if hdr.sub_hdr_size < 0 or hdr.bitmap_blocks == 0:
             raise DumpFormatError(path, 432, "bad sub_hdr_size/bitmap_blocks")
-        self.max_mapnr = hdr.max_mapnr_64
-        self.start_pfn = hdr.start_pfn
-        self.end_pfn = min(hdr.end_pfn, self.max_mapnr) if hdr.end_pfn else self.max_mapnr
+        self.start_pfn, end, self.max_mapnr = hdr.pfn_range
+        self.end_pfn = min(end, self.max_mapnr) if end else self.max_mapnr
         self.split = bool(hdr.split)
         self.dump_level = hdr.dump_level
         self.incomplete = bool(hdr.status & DUMP_DH_COMPRESSED_INCOMPLETE)
@@ -154,7 +164,8 @@ class KdumpFile(PhysicalLayer):
         # Notes and VMCOREINFO (header versions 3/4 and later).
         self.notes = []
         if hdr.offset_note > 0 and hdr.size_note:
-            self.notes = parse_notes(src.pread(hdr.offset_note, hdr.size_note))
+            self.notes = parse_notes(src.pread(hdr.offset_note, hdr.size_note),
+                                     base_offset=hdr.offset_note)
         self.vmcoreinfo_text = None
         if hdr.offset_vmcoreinfo > 0 and hdr.size_vmcoreinfo:
             self.vmcoreinfo_text = src.pread(hdr.offset_vmcoreinfo, hdr.size_vmcoreinfo)

@@ -14,7 +14,8 @@ import struct
 from collections.abc import Iterable
 
 __all__ = [
-    "Note", "CpuState", "parse_notes", "parse_prstatus", "parse_qemu_cpustate",
+    "Note", "CpuState", "parse_notes", "parse_prstatus", "parse_prstatus_fields",
+    "parse_qemu_cpustate",
     "PRSTATUS_REGS", "NT_PRSTATUS", "NT_TASKSTRUCT",
 ]
 
@@ -26,15 +27,18 @@ _NHDR = struct.Struct("<III")
 
 @dataclasses.dataclass(frozen=True)
 class Note:
-    """One ELF note: ``name`` (without the NUL), ``type``, ``desc`` (raw descriptor)."""
+    """One ELF note: ``name`` (without the NUL), ``type``, ``desc`` (raw descriptor),
+    ``offset``: file offset of the note header (None when read from memory)."""
 
     name: str
     type: int
     desc: bytes
+    offset: int | None = None
 
 
-def parse_notes(data: bytes) -> list[Note]:
-    """Parse a raw note area (PT_NOTE contents). Stops at a zero header or garbage."""
+def parse_notes(data: bytes, base_offset: int | None = None) -> list[Note]:
+    """Parse a raw note area (PT_NOTE contents). Skips zero headers, stops at garbage.
+    ``base_offset``: file offset of ``data``, recorded in each Note."""
     notes: list[Note] = []
     pos = 0
     end = len(data)
@@ -50,7 +54,8 @@ def parse_notes(data: bytes) -> list[Note]:
         if desc_end > end:
             break
         name = data[pos:name_end].split(b"\0", 1)[0].decode("ascii", "replace")
-        notes.append(Note(name, ntype, bytes(data[desc_off:desc_end])))
+        where = None if base_offset is None else base_offset + pos - 12
+        notes.append(Note(name, ntype, bytes(data[desc_off:desc_end]), where))
         pos = desc_off + ((descsz + 3) & ~3)
     return notes
 
@@ -108,6 +113,26 @@ def parse_prstatus(desc: bytes) -> tuple[int, dict[str, int]] | None:
     (pid,) = struct.unpack_from("<i", desc, _PRSTATUS_PID)
     values = _REGS.unpack_from(desc, _PRSTATUS_REG_OFF)
     return pid, dict(zip(PRSTATUS_REGS, values, strict=True))
+
+
+def parse_prstatus_fields(desc: bytes) -> dict[str, int] | None:
+    """Every field of an x86-64 ``struct elf_prstatus`` (for ``help -D`` displays):
+    ``si_signo``, ``si_code``, ``si_errno``, ``cursig``, ``sigpend``, ``sighold``,
+    ``pid``, ``ppid``, ``pgrp``, ``sid``, ``utime``/``stime``/``cutime``/``cstime``
+    (as ``(sec, usec)`` pairs flattened to ``*_sec``/``*_usec``), ``fpvalid`` and the
+    registers."""
+    if len(desc) < _PRSTATUS_SIZE:
+        return None
+    out: dict[str, int] = {}
+    out["si_signo"], out["si_code"], out["si_errno"] = struct.unpack_from("<iii", desc, 0)
+    (out["cursig"],) = struct.unpack_from("<h", desc, 12)
+    out["sigpend"], out["sighold"] = struct.unpack_from("<QQ", desc, 16)
+    out["pid"], out["ppid"], out["pgrp"], out["sid"] = struct.unpack_from("<iiii", desc, 32)
+    for i, name in enumerate(("utime", "stime", "cutime", "cstime")):
+        out[f"{name}_sec"], out[f"{name}_usec"] = struct.unpack_from("<qq", desc, 48 + 16 * i)
+    out.update(zip(PRSTATUS_REGS, _REGS.unpack_from(desc, _PRSTATUS_REG_OFF), strict=True))
+    (out["fpvalid"],) = struct.unpack_from("<i", desc, 328)
+    return out
 
 
 # QEMUCPUState version 1 (qemu target/i386/arch_dump.c): u32 version, u32 size, then

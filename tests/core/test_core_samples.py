@@ -459,3 +459,37 @@ def test_cli_vtop_and_rd_like_crash(scenario):
             out = io.StringIO()
             assert cli_main(["read", *paths, mo.group(1), mo.group(2)], stdout=out) == 0
             assert out.getvalue() == crash_out(scenario, name, cmd).rstrip("\n") + "\n"
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_header_info_matches_crash_help_d(scenario):
+    """The kdump header fields crash's ``help -D`` shows, from header_info()/notes."""
+    from pycrash.core.notes import parse_prstatus_fields
+
+    m = testing.manifest(scenario)
+    name = next(d["name"] for d in m["dumps"] if d.get("primary"))
+    if "help -D" not in find_cmd(scenario, name, "help"):
+        pytest.skip("help -D not recorded")
+    text = crash_out(scenario, name, "help -D")
+    d = dump_of(scenario, name)
+    info = d.header_info()
+
+    def field(key: str) -> str:
+        mo = re.search(rf"^\s*{re.escape(key)}: (\S+)", text, re.M)
+        assert mo, key
+        return mo.group(1)
+
+    for key in ("header_version", "block_size", "sub_hdr_size", "bitmap_blocks",
+                "max_mapnr", "nr_cpus", "offset_vmcoreinfo", "size_vmcoreinfo",
+                "offset_note", "size_note", "split"):
+        assert int(field(key)) == info[key], key
+    assert int(field("phys_base"), 16) == info["phys_base"] == d.phys_base
+    assert int(field("dump_level")) == info["dump_level"] == d.dump_level
+    assert int(field("data_offset"), 16) == info["parts"][0]["data_offset"]
+    assert int(field("bitmap_len")) == info["parts"][0]["bitmap_len"]
+    assert int(field("status"), 16) == info["status"]
+    offsets = re.search(r"NOTE offsets: ((?:[0-9a-f]+ \(\w+\)\s*)+)", text).group(1)
+    want = [int(x, 16) for x in re.findall(r"([0-9a-f]+) \(NT_PRSTATUS\)", offsets)]
+    assert want == [n.offset for n in d.notes if n.type == 1 and n.name == "CORE"]
+    pids = [int(x) for x in re.findall(r"pid: (\d+)\s+ppid", text)]
+    assert pids == [parse_prstatus_fields(n.desc)["pid"] for n in d.notes if n.type == 1]
