@@ -499,6 +499,13 @@ def test_cli(dset, tmp_path):
     parts = dset["files"]["split"]
     code, out, err = _cli("read", *parts, "0x1000", "16", "-p")
     assert code == 0 and out.startswith("00001000:  ")
+    code, out, err = _cli("info", *parts)
+    assert code == 0 and "format:        kdump (split, 3 files)" in out
+    pfn = next(p for p in range(0x300, 0x800) if synth.excluded_user(p))
+    code, out, err = _cli("read", f, f"{pfn * PAGE:x}", "16", "-p")
+    assert code == 1 and "page excluded" in err and f"{pfn * PAGE:#x}" in err
+    code, out, err = _cli("read", f, f"{pfn * PAGE:x}", "16", "-p", "--zero-excluded")
+    assert code == 0 and " 00" * 15 in out
 
 
 def test_random_virtual_cache_consistency(dset):
