@@ -19,8 +19,10 @@ class LogData:
     caller_width: int | None = None  # -c: the %*s width of the caller column
     show_level: bool = False
     show_dict: bool = False
-    # -a / -s: lines printed as they are (audit records, printk_safe buffers)
+    # -a / -s: lines printed as they are (audit records, printk_safe buffers, the pre-3.5
+    # character ring)
     extra_text: str = ""
+    plain: bool = False  # Linux < 3.5: only extra_text is shown
 
 
 @register
@@ -74,6 +76,8 @@ class Log(Command):
         if args.safe:
             return LogData(records=[], extra_text=_safe_text(session, args, header=True))
         try:
+            if printk.printk_layout(session) == "plain":
+                return _plain(session, args)
             records = printk.get_printk_records(session)
         except printk.PrintkError as exc:
             raise CommandError(str(exc)) from None
@@ -96,7 +100,7 @@ class Log(Command):
             boot = data.boot_time
             ctime = lambda seconds: sysinfo.ctime_tz(boot + seconds)  # noqa: E731
         write = ctx.out.write
-        for record in data.records:
+        for record in [] if data.plain else data.records:
             write(printk.crash_log_line(
                 record,
                 show_time=data.show_time,
@@ -121,6 +125,17 @@ class Log(Command):
             }
             for record in data.records
         ]
+
+
+def _plain(session: Any, args: Any) -> LogData:
+    """Linux < 3.5: the character ring, printed as it is (crash's options checked first)."""
+    for flag, given in (("T", args.ctime), ("d", args.dict), ("t", args.text_only)):
+        if given:
+            raise CommandError(
+                f"-{flag} option not supported or applicable on this architecture or kernel")
+    text = printk.plain_log_text(session, show_level=args.level)
+    records = [] if not text else printk.get_printk_records(session)
+    return LogData(records=records, extra_text=text, plain=True)
 
 
 def _boot_time(session: Any) -> int:

@@ -9,7 +9,9 @@ Reads the kernel log (what ``dmesg`` shows) from a dump, in either layout the ke
   arrays) indexes a text data ring;
 * the structured variable-length records of Linux 3.5 - 5.9 (``struct printk_log``, named
   ``struct log`` before 3.11) packed back to back in ``log_buf`` from ``log_first_idx`` to
-  ``log_next_idx``.
+  ``log_next_idx``;
+* before 3.5, a plain character ring ``log_buf[log_buf_len]`` written up to ``log_end``, with
+  ``<N>`` level prefixes in the text (:func:`plain_log_text`).
 
 Which one is decided by what the dump exports (``SYMBOL(prb)`` versus
 ``SYMBOL(log_first_idx)``), in :func:`printk_layout` only.  Every offset and size comes from
@@ -41,6 +43,7 @@ __all__ = (
     "crash_panic_message",
     "get_printk_records",
     "printk_layout",
+    "plain_log_text",
     "printk_safe_text",
 )
 
@@ -173,6 +176,8 @@ def printk_layout(session: Any) -> str:
         return "lockless"
     if layout.symbol("log_first_idx") is not None and layout.symbol("log_next_idx") is not None:
         return "structured"
+    if layout.symbol("log_buf") is not None and layout.symbol("log_end") is not None:
+        return "plain"
     raise PrintkError("cannot find the printk log buffer (no prb, no log_first_idx)")
 
 
@@ -186,7 +191,51 @@ def get_printk_records(session: Any) -> list[PrintkRecord]:
     layout = _Layout(session)
     if kind == "lockless":
         return list(_lockless_records(session, layout))
+    if kind == "plain":
+        # no records before 3.5: one text-only record per line of the character ring
+        return [PrintkRecord(seq=seq, ts_nsec=0, level=0, facility=0, flags=0, caller_id=None,
+                             text=line.encode("latin-1"))
+                for seq, line in enumerate(plain_log_text(session).splitlines())]
     return list(_structured_records(session, layout))
+
+
+def plain_log_text(session: Any, *, show_level: bool = False) -> str:
+    """The pre-3.5 character ring as crash prints it (``kernel.c`` ``dump_log``).
+
+    Oldest text first (from ``log_end`` when the ring has wrapped), NUL bytes dropped,
+    non-ASCII bytes as ``.``, and the ``<N>`` level prefix at the start of each line removed
+    unless ``show_level``; ends with a newline.
+    """
+    layout = _Layout(session)
+    log_buf_pointer = layout.symbol("log_buf")
+    log_end_address = layout.symbol("log_end")
+    length_address = layout.symbol("log_buf_len")
+    if log_buf_pointer is None or log_end_address is None or length_address is None:
+        raise PrintkError("cannot determine length of log_buf")
+    log_buf = _u64(_read(session, log_buf_pointer, 8, "log_buf"), 0)
+    length = _u32(_read(session, length_address, 4, "log_buf_len"), 0)
+    # log_end is an unsigned int since 2.6.25 (an unsigned long before)
+    log_end = _u32(_read(session, log_end_address, 4, "log_end"), 0)
+    buf = _read(session, log_buf, length, "log_buf contents")
+    index = 0 if log_end < length else log_end & (length - 1)
+    in_level = log_end < length and index == 0 and buf[:1] == b"<"
+    order = buf[index:] + buf[:index]
+    out: list[str] = []
+    last = 0
+    for byte in order:
+        if in_level and not show_level:
+            if byte in b"<01234567":
+                continue
+            in_level = False
+            if byte == 0x3E:  # '>' closes the prefix
+                continue
+        if byte:
+            out.append(chr(byte) if byte < 0x80 else ".")
+            in_level = byte == 0x0A
+            last = byte
+    if last != 0x0A:
+        out.append("\n")
+    return "".join(out)
 
 
 def _read(session: Any, address: int, size: int, what: str) -> bytes:

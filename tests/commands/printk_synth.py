@@ -197,3 +197,29 @@ def lockless_session() -> FakeSession:
         TEXT: bytes(text),
     }
     return FakeSession(FakeDump(LOCKLESS_VMCOREINFO, regions))
+
+
+# -- before 3.5: a plain character ring --------------------------------------------------------
+
+PLAIN_BUF = 0xFFFF888000500000
+PLAIN_VARS = 0xFFFFFFFF84000000
+
+PLAIN_VMCOREINFO = f"""OSRELEASE=2.6.32
+PAGESIZE=4096
+SYMBOL(log_buf)={PLAIN_VARS:x}
+SYMBOL(log_end)={PLAIN_VARS + 8:x}
+SYMBOL(log_buf_len)={PLAIN_VARS + 12:x}
+"""
+
+PLAIN_STREAM = b"<6>hello\n<4>world\n<6>third line\n<5>x\n"
+
+
+def plain_session() -> FakeSession:
+    """A 32-byte ring that wrapped: ``PLAIN_STREAM`` (37 bytes) written from index 0."""
+    size = 32
+    buf = bytearray(size)
+    for position, byte in enumerate(PLAIN_STREAM):
+        buf[position % size] = byte
+    variables = struct.pack("<QII", PLAIN_BUF, len(PLAIN_STREAM), size)
+    return FakeSession(FakeDump(PLAIN_VMCOREINFO, {PLAIN_BUF: bytes(buf),
+                                                   PLAIN_VARS: variables}))

@@ -217,3 +217,41 @@ def test_panic_message_prefers_crash_order() -> None:
     assert printk.crash_panic_message([rec(b"BUG: kernel NULL pointer"), rec(b"an Oops")]) \
         == "an Oops"
     assert printk.crash_panic_message([rec(b"nothing here")]) == ""
+
+
+def test_plain_ring_before_3_5() -> None:
+    """The pre-3.5 character ring: oldest byte at log_end, "<N>" prefixes dropped unless -m."""
+    session = printk_synth.plain_session()
+    assert printk.printk_layout(session) == "plain"
+    assert printk.plain_log_text(session) == "llo\nworld\nthird line\nx\n"
+    assert printk.plain_log_text(session, show_level=True) == \
+        "llo\n<4>world\n<6>third line\n<5>x\n"
+    assert [r.text for r in printk.get_printk_records(session)] == \
+        [b"llo", b"world", b"third line", b"x"]
+
+
+def test_log_command_on_the_plain_ring() -> None:
+    """crash refuses -T, -d and -t for the pre-3.5 ring; -m keeps the prefixes."""
+    from pycrash.api import CommandContext, CommandError, registry
+
+    command_class = registry.get("log")
+    if command_class is None:
+        from pycrash.plugins import load_builtins
+
+        load_builtins(report=lambda message: None)
+        command_class = registry.get("log")
+    session = printk_synth.plain_session()
+
+    def log(*argv: str) -> str:
+        args = command_class.parse(list(argv))
+        command = command_class()
+        out = io.StringIO()
+        ctx = CommandContext(session=session, out=out, args=args, command=command)
+        command.render(ctx, command.run(ctx, args))
+        return out.getvalue()
+
+    assert log() == "llo\nworld\nthird line\nx\n"
+    assert log("-m") == "llo\n<4>world\n<6>third line\n<5>x\n"
+    for flag in ("-T", "-d", "-t"):
+        with pytest.raises(CommandError, match=f"^{flag} option not supported"):
+            log(flag)
