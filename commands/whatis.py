@@ -17,7 +17,16 @@ from pycrash.commands.struct import declaration_lines
 from pycrash.api import Arg, Command, CommandContext, CommandError, Complete, register
 from pycrash.expr.evaluate import EvalError, evaluate_text, variable
 from pycrash.format.ctype import ptype, type_name
-from pycrash.kernel.datatype import find_datatype
+from pycrash.kernel.datatype import find_datatype, member_offset
+
+
+def enumerator_lines(type_: drgn.Type, typedef: str | None = None) -> list[str]:
+    """crash's dump_enumerator_list: one ``NAME = VALUE`` line per enumerator."""
+    head = f"enum {type_.tag} {{" if type_.tag else "typedef enum {"
+    lines = [head + "\n"]
+    lines.extend(f"  {e.name} = {e.value}\n" for e in type_.enumerators or ())
+    lines.append(f"}} {typedef};\n" if typedef else "};\n")
+    return lines
 
 
 @register
@@ -61,12 +70,25 @@ class Whatis(Command):
                     raise CommandError(f"gdb request failed: whatis {sym.name}") from None
                 return [variable_declaration(found.type_, sym.name) + "\n"]
         name = words[0]
+        if keyword is None and "." in name:
+            head, _, member = name.partition(".")
+            datatype = find_datatype(prog, head)
+            if datatype is not None:
+                if member_offset(datatype.type, member) is None:
+                    raise CommandError(f"invalid data structure reference: {name}")
+                return declaration_lines(datatype, radix, True, member=member)
+        if keyword is None:
+            constant = self._enumerator(prog, name)
+            if constant is not None:
+                return constant
         datatype = find_datatype(prog, f"{keyword} {name}" if keyword in ("struct", "union")
                                  else name)
         if datatype is not None:
             return declaration_lines(datatype, radix, args.offsets)
         if keyword != "struct" and keyword != "union":
             found = self._other_type(prog, name if keyword is None else f"enum {name}")
+            if found is None and keyword is None:
+                found = self._other_type(prog, f"enum {name}")
             if found is not None:
                 return found
         expression = " ".join(words)
@@ -83,26 +105,53 @@ class Whatis(Command):
 
     @staticmethod
     def _other_type(prog, name: str) -> list[str] | None:
-        """Typedefs of non-aggregates and enums (crash: ``typedef TYPE NAME;`` + SIZE)."""
+        """Typedefs of non-aggregates (``typedef TYPE NAME;`` + SIZE, crash's editing of
+        gdb's ptype line) and enums (crash's enumerator list)."""
         try:
             type_ = prog.type(name)
         except (LookupError, ValueError, SyntaxError):
             return None
-        size = drgn.sizeof(type_) if type_.kind != TypeKind.FUNCTION else None
-        if type_.kind == TypeKind.TYPEDEF:
-            text = ptype(type_)
-            if "(*)" in text:
-                line = text.replace("(*)", f"(*{type_.name})", 1) + ";"
+        if type_.kind == TypeKind.ENUM:
+            return enumerator_lines(type_)
+        if type_.kind != TypeKind.TYPEDEF:
+            return [type_name(type_) + "\n"]
+        real = type_
+        while real.kind == TypeKind.TYPEDEF:
+            real = real.type
+        if real.kind == TypeKind.ENUM and real.tag is None:
+            return enumerator_lines(real, typedef=type_.name)
+        lines = []
+        for i, line in enumerate(ptype(type_).split("\n")):
+            if i == 0:
+                multiline = "{" in line
+                if "(*)()" in line:
+                    lines.append("typedef " + line.replace("(*)()", f"(*{type_.name})();", 1))
+                elif "()" in line:
+                    lines.append("typedef " + line.replace("()", f"({type_.name})();", 1))
+                elif multiline:
+                    lines.append("typedef " + line)
+                else:
+                    lines.append(f"typedef {line} {type_.name};")
+            elif line.startswith("}") and multiline:
+                lines.append(f"{line} {type_.name};")
             else:
-                line = f"{text} {type_.name};"
-            lines = [f"typedef {line}\n"]
-        else:
-            lines = [ptype(type_) + ";\n"] if type_.kind == TypeKind.ENUM else [
-                type_name(type_) + "\n"
-            ]
-        if size is not None:
-            lines.append(f"SIZE: {size}\n")
+                lines.append(line)
+        lines = [line + "\n" for line in lines]
+        lines.append(f"SIZE: {drgn.sizeof(type_)}\n")
         return lines
+
+    @staticmethod
+    def _enumerator(prog, name: str) -> list[str] | None:
+        """``whatis ENUMERATOR``: crash prints ``enum TAG = VALUE``."""
+        try:
+            constant = prog.constant(name)
+        except (LookupError, ValueError):
+            return None
+        type_ = constant.type_
+        if type_.kind != TypeKind.ENUM:
+            return None
+        tag = f" {type_.tag}" if type_.tag else ""
+        return [f"enum{tag} = {constant.value_()}\n"]
 
     @staticmethod
     def _search(ctx: CommandContext, args: argparse.Namespace) -> list[str]:
