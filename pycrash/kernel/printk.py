@@ -491,6 +491,12 @@ def _printable(byte: int) -> bool:
     return 0x20 <= byte <= 0x7E or 0x09 <= byte <= 0x0D
 
 
+# Byte maps for the text (isprint || isspace kept, "\n" kept for the indentation) and for
+# dictionary entries (isprint only); everything else becomes ".".
+_TEXT_BYTES = bytes(b if _printable(b) else 0x2E for b in range(256))
+_DICT_BYTES = bytes(b if 0x20 <= b <= 0x7E else 0x2E for b in range(256))
+
+
 def crash_log_line(
     record: PrintkRecord,
     *,
@@ -522,18 +528,12 @@ def crash_log_line(
         level = record.level if record.crash_level is None else record.crash_level
         prefix += f"<{level:x}>"
     indent = "\n" + " " * len(prefix)
-    parts = [prefix]
-    for byte in record.text:
-        if byte == 0x0A:
-            parts.append(indent)
-        else:
-            parts.append(chr(byte) if _printable(byte) else ".")
+    parts = [prefix, record.text.translate(_TEXT_BYTES).decode("ascii").replace("\n", indent)]
     # crash 8.0.6 prints a 3.5-5.9 dict only when ``dict_len & SHOW_LOG_DICT`` (2) is
     # non-zero (kernel.c dump_log_entry); reproduced so the output stays identical.
     if show_dict and (record.dict_len is None or record.dict_len & 2):
         for entry in record.dict_entries:
-            text = "".join(chr(b) if 0x20 <= b <= 0x7E else "." for b in entry)
-            parts.append(indent + text)
+            parts.append(indent + entry.translate(_DICT_BYTES).decode("ascii"))
     parts.append("\n")
     return "".join(parts)
 

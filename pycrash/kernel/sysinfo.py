@@ -188,7 +188,10 @@ def cpu_counts(session: Any) -> tuple[int, int]:
     never set up), raised to the highest present CPU + 1 when fewer are present.
     """
     prog = _prog(session)
-    offsets = [int(v) for v in prog["__per_cpu_offset"]]
+    per_cpu_offset = _lookup(prog, "__per_cpu_offset")
+    if per_cpu_offset is None:  # !CONFIG_SMP
+        return 1, 1
+    offsets = [int(v) for v in per_cpu_offset]
     per_cpu_load = session.symbol_address("__per_cpu_load") or 0
     cpu_number = None
     hot = _lookup(prog, "pcpu_hot")  # 6.2+: cpu_number moved into struct pcpu_hot
