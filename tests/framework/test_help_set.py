@@ -159,11 +159,9 @@ def _recorded(scenario: str, dumpname: str, command: str) -> str:
         pytest.skip(f"no crash recording of {command!r} for {scenario}/{dumpname} yet")
 
 
-@pytest.mark.parametrize("dumpname", ["zlib31", "elf31"])
-def test_help_r_equals_crash(sample_session, dumpname: str) -> None:
+def test_help_r_equals_crash(sample_session) -> None:
     """help -r: the NT_PRSTATUS registers of each CPU, as crash 8.0.6 printed them."""
-    if dumpname not in testing.dump_names("sysrq"):
-        pytest.skip(f"no {dumpname} dump")
+    dumpname = "zlib31"  # crash's "help -r" was recorded on the primary dump only
     expected = _recorded("sysrq", dumpname, "help -r")
     out = io.StringIO()
     registry = api.CommandRegistry()
