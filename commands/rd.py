@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 from pycrash.api import Arg, Command, CommandContext, CommandError, Complete, register
 from pycrash.expr.numbers import parse_count, parse_hex_address
+from pycrash.format import kernel_space_start
 from pycrash.format.faults import readmem_error
 
-KVADDR_START = 0xFFFF800000000000
 ASCII_UNLIMITED = -1
 # Per display size: entries per line, hex digits, and the column where ASCII starts
 # (crash's ASCII_START_n with VADDR_PRLEN 16).
@@ -110,7 +110,7 @@ def _symbol_text(ctx: CommandContext, value: int) -> str | None:
 
 
 def _slab_text(ctx: CommandContext, value: int, level: int) -> str | None:
-    if value < KVADDR_START:
+    if value < kernel_space_start(ctx.session):
         return None
     try:
         from drgn.helpers.linux.slab import find_containing_slab_cache
@@ -313,7 +313,7 @@ class Rd(Command):
             ctx.warn("ending address ignored when count is specified")
         if count == 0 or count < ASCII_UNLIMITED:
             raise CommandError(f"invalid count request: {count}")
-        if memtype == "KVADDR" and address < KVADDR_START:
+        if memtype == "KVADDR" and address < kernel_space_start(ctx.session):
             memtype = "UVADDR"
         if args.reverse:
             count = count or 1

@@ -14,13 +14,11 @@ from dataclasses import dataclass
 
 from pycrash.api import Arg, Command, CommandContext, CommandError, Complete, register
 from pycrash.expr.numbers import cpus_of_spec, is_number, parse_count, parse_hex_address
-from pycrash.format import value_printer
+from pycrash.format import kernel_space_start, value_printer
 from pycrash.format.ctype import ptype
 from pycrash.format.deref import Dereferencer
 from pycrash.format.layout import OffsetState, offset_line, pick_member, pick_member_path
 from pycrash.kernel.datatype import Datatype, find_datatype, member_offset
-
-KVADDR_START = 0xFFFF800000000000
 
 
 @dataclass
@@ -116,7 +114,8 @@ class _Datatype(Command):
                     count = parse_count(word)
                     continue
                 address = parse_hex_address(word)
-                if cpuspec is None and not args.user and address < KVADDR_START:
+                kernel_start = kernel_space_start(ctx.session)
+                if cpuspec is None and not args.user and address < kernel_start:
                     raise CommandError(f"invalid kernel virtual address: {word}")
             else:
                 found = _symbol_address(ctx, word)

@@ -20,16 +20,31 @@ from pycrash.format.value import PrintOptions, ValuePrinter
 if TYPE_CHECKING:
     from pycrash.session import Session
 
-__all__ = ["KERNEL_SPACE_START", "PrintOptions", "ValuePrinter", "symbolize", "value_printer"]
+__all__ = [
+    "PrintOptions",
+    "ValuePrinter",
+    "kernel_space_start",
+    "symbolize",
+    "value_printer",
+]
 
-# crash's IS_KVADDR on x86-64: gdb is only asked for <symbol> annotations of kernel addresses.
+# crash's IS_KVADDR on x86-64 (machdep->kvbase): where kernel space starts with 4-level and
+# 5-level (LA57) paging.  gdb is only asked for <symbol> annotations of kernel addresses.
 KERNEL_SPACE_START = 0xFFFF800000000000
+KERNEL_SPACE_START_LA57 = 0xFF00000000000000
 
 
-def symbolize(prog: drgn.Program, address: int) -> str | None:
+def kernel_space_start(session: Session) -> int:
+    """The lowest kernel virtual address of the dump's paging mode."""
+    levels = getattr(session.dump, "paging_levels", 4)
+    return KERNEL_SPACE_START_LA57 if levels == 5 else KERNEL_SPACE_START
+
+
+def symbolize(prog: drgn.Program, address: int,
+              kernel_start: int = KERNEL_SPACE_START) -> str | None:
     """``name`` or ``name+offset`` (decimal) of the symbol containing ``address``, as gdb's
     ``<...>`` annotation shows it; None outside kernel space or any symbol."""
-    if address < KERNEL_SPACE_START:
+    if address < kernel_start:
         return None
     try:
         sym = prog.symbol(address)
@@ -56,8 +71,12 @@ def value_printer(session: Session, *, fmt: str | None = None, radix: int | None
         radix = int(session.settings.get("radix", 10))
     options = PrintOptions(fmt=fmt, output_format=radix_format(radix))
 
+    kernel_start = kernel_space_start(session)
+
     def annotate(address: int) -> str | None:
-        return symbolize(prog, address) or module_symbolize(session, address)
+        if address < kernel_start:
+            return None
+        return symbolize(prog, address, kernel_start) or module_symbolize(session, address)
 
     return ValuePrinter(options, annotate, prog.read)
 
@@ -65,7 +84,7 @@ def value_printer(session: Session, *, fmt: str | None = None, radix: int | None
 def module_symbolize(session: Session, address: int) -> str | None:
     """crash's fallback for addresses gdb has no symbol for: inside a module, the nearest
     module symbol below (``<_note_9+332>`` for a module's string literal)."""
-    if address < KERNEL_SPACE_START:
+    if address < kernel_space_start(session):
         return None
     try:
         from pycrash.kernel.symbols import symbol_table
