@@ -240,7 +240,8 @@ class Help(Command):
         if not args.command:
             import drgn
 
-            names = [cls.name for cls in registry.commands()]
+            # "p/x", "p/d"...: gdb-format forms of "p", listed once under "p" as crash does.
+            names = [cls.name for cls in registry.commands() if "/" not in cls.name]
             return HelpTable(sorted(names), __version__, drgn.__version__)
         pages: list[HelpPage | str] = []
         for word in args.command:
