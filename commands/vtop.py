@@ -37,6 +37,11 @@ def user_top(session: Any) -> int:
     return 1 << (56 if session.dump.paging_levels == 5 else 47)
 
 
+def kernel_start(session: Any) -> int:
+    """The lowest kernel virtual address: the top half of the 48- or 57-bit address space."""
+    return 0xFF00000000000000 if session.dump.paging_levels == 5 else 0xFFFF800000000000
+
+
 def pte_flag_names(pte: int) -> list[str]:
     """crash's ``x86_64_translate_pte()`` flag list."""
     names = [name for bit, name in _PTE_FLAG_NAMES if pte & bit]
@@ -187,7 +192,7 @@ def kernel_vtop(session: Any, vaddr: int, header_done: list[bool]) -> VtopRecord
     record = VtopRecord(vaddr, "kernel", None, None)
     lines = record.lines
     lines.append(f"{'VIRTUAL':<{VADDR_PRLEN}}  {'PHYSICAL':<{VADDR_PRLEN}}")
-    if vaddr < 0xFFFF800000000000:
+    if vaddr < kernel_start(session):
         lines.append(f"{vaddr:<8x}  (not a kernel virtual address)")
         lines.append("")
         return record
@@ -300,7 +305,7 @@ def resolve_task(session: Any, word: str) -> int:
         address = parse_hex(word)
     except CommandError:
         address = None
-    if address is not None and address >= 0xFFFF800000000000:
+    if address is not None and address >= kernel_start(session):
         task = Object(prog, "struct task_struct *", address)
         try:
             int(task.pid)
@@ -340,7 +345,7 @@ class Vtop(Command):
         for word in args.address:
             vaddr = parse_hex(word)
             user = args.user or (not args.kernel and vaddr < user_top(session))
-            if user and vaddr >= 0xFFFF800000000000 and not args.user:
+            if user and vaddr >= kernel_start(session) and not args.user:
                 user = False
             if user:
                 records.append(user_vtop(session, task, vaddr, header_done))
