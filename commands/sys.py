@@ -156,6 +156,13 @@ def _radix(session: Any) -> int:
 
 
 def _taint(session: Any) -> SysData:
+    """``sys -t`` (crash's ``show_kernel_taints(VERBOSE)``)."""
+    old_tainted = sysinfo.old_tainted(session)
+    if old_tainted is not None:  # before 2.6.28: "int tainted", shown in hex only
+        return SysData("taint", fields={"tainted_mask": old_tainted, "letters": ""},
+                       lines=[f"TAINTED: {old_tainted:x}"])
+    if not sysinfo.has_taint_flags(session):
+        raise CommandError("-t option not supported or applicable on this architecture or kernel")
     mask = sysinfo.tainted_mask(session)
     letters = sysinfo.taint_letters(session)
     return SysData("taint", fields={"tainted_mask": mask, "letters": letters},
@@ -185,7 +192,7 @@ def system_summary(session: Any) -> dict[str, Any]:
         # crash prints the vmlinux name as it was given on the command line
         "kernel": str(getattr(session, "vmlinux_origin", None)
                       or getattr(session, "vmlinux_path", "") or ""),
-        "tainted": sysinfo.tainted_mask(session) != 0,
+        "tainted": (sysinfo.old_tainted(session) or sysinfo.tainted_mask(session)) != 0,
         "livepatch": "K" in letters,
         "dumpfiles": [str(path) for path in dump.paths],
         "dump_format": dump.format,

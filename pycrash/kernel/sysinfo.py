@@ -31,10 +31,12 @@ __all__ = (
     "ctime_tz",
     "dmi_strings",
     "format_uptime",
+    "has_taint_flags",
     "hz",
     "ikconfig_text",
     "load_average",
     "memory_size_text",
+    "old_tainted",
     "pages_to_size",
     "pid_max",
     "processor_mhz",
@@ -314,6 +316,18 @@ def tainted_mask(session: Any) -> int:
     return int(value) if value is not None else 0
 
 
+def old_tainted(session: Any) -> int | None:
+    """``int tainted`` of kernels before 2.6.28 (None when the kernel has ``tainted_mask``)."""
+    value = _lookup(_prog(session), "tainted")
+    return int(value) & 0xFFFFFFFF if value is not None else None
+
+
+def has_taint_flags(session: Any) -> bool:
+    """Whether the kernel names its taint bits (``taint_flags[]``, 4.10+; ``tnts[]`` before)."""
+    prog = _prog(session)
+    return _lookup(prog, "taint_flags") is not None or _lookup(prog, "tnts") is not None
+
+
 def taint_letters(session: Any) -> str:
     """The taint letters as crash's ``show_kernel_taints()`` builds them.
 
@@ -322,16 +336,24 @@ def taint_letters(session: Any) -> str:
     is ' ', '-' or 'G'.
     """
     prog = _prog(session)
+    mask = tainted_mask(session)
     flags = _lookup(prog, "taint_flags")
     if flags is None:
-        return ""
-    mask = tainted_mask(session)
+        tnts = _lookup(prog, "tnts")  # 2.6.28 - 4.9: struct tnt {u8 bit; char true, false}
+        if tnts is None:
+            return ""
+        entries = [(int(t.bit), int(t.member_("true")), int(t.member_("false")))
+                   for t in tnts]
+    else:
+        entries = []
+        for bit, flag in enumerate(flags):
+            try:
+                true, false = int(flag.c_true), int(flag.c_false)
+            except AttributeError:
+                true, false = int(flag.member_("true")), int(flag.member_("false"))
+            entries.append((bit, true, false))
     letters = []
-    for bit, flag in enumerate(flags):
-        try:
-            true, false = int(flag.c_true), int(flag.c_false)
-        except AttributeError:
-            true, false = int(flag.member_("true")), int(flag.member_("false"))
+    for bit, true, false in entries:
         if mask >> bit & 1:
             letters.append(chr(true & 0xFF))
         elif chr(false & 0xFF) not in " -G":
