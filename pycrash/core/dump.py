@@ -257,6 +257,11 @@ class Dump:
         layer = self.layer
         if layer.direct and size >= self._psize and not self.zero_excluded:
             return layer.read(paddr, size)
+        if size > 2 * self._psize and hasattr(layer, "read_pages"):
+            try:
+                return self._read_phys_batched(paddr, size)
+            except FaultError:
+                pass  # the page-by-page loop below reports the exact fault
         shift, mask, psize = self._shift, self._mask, self._psize
         out = []
         pos, end = paddr, paddr + size
@@ -286,6 +291,33 @@ class Dump:
                     raise exc2.moved(max(exc2.address, pos)) from None
             pos += take
         return b"".join(out)
+
+    def _read_phys_batched(self, paddr: int, size: int) -> bytes:
+        """Large physical read: cached pages from the cache, each uncached run of pages
+        from the layer in one call (kdump: one descriptor read per run)."""
+        shift = self._shift
+        first, last = paddr >> shift, (paddr + size - 1) >> shift
+        cache = self._pcache
+        layer = self.layer
+        pages: list[bytes] = []
+        pfn = first
+        while pfn <= last:
+            data = cache.get(pfn)
+            if data is not None:
+                pages.append(data)
+                pfn += 1
+                continue
+            run_end = pfn + 1
+            while run_end <= last and run_end not in cache:
+                run_end += 1
+            with self._lock:
+                got = layer.read_pages(pfn, run_end - pfn)  # type: ignore[attr-defined]
+                for i, page in enumerate(got):
+                    cache.put(pfn + i, page)
+            pages.extend(got)
+            pfn = run_end
+        off = paddr & self._mask
+        return b"".join(pages)[off:off + size]
 
     def _explain_excluded(self, exc: ExcludedPageError, pfn: int) -> ExcludedPageError:
         if self._explaining:

@@ -64,6 +64,18 @@ class SplitDump(PhysicalLayer):
             raise self.beyond(pfn << self.page_shift)
         return part.read_page(pfn)
 
+    def read_pages(self, pfn: int, count: int) -> list[bytes]:
+        out: list[bytes] = []
+        end = pfn + count
+        while pfn < end:
+            part = self._part(pfn)
+            if part is None:
+                raise self.beyond(pfn << self.page_shift)
+            n = min(end, part.end_pfn) - pfn
+            out += part.read_pages(pfn, n)
+            pfn += n
+        return out
+
     def page_state(self, pfn: int) -> str:
         part = self._part(pfn)
         return "beyond" if part is None else part.page_state(pfn)
