@@ -5,22 +5,28 @@ from __future__ import annotations
 import io
 import json
 
+import pytest
+
 from pycrash import testing
 
 SCENARIO = "sysrq"
 
 
-def _placeholders() -> dict[str, str]:
-    return testing.manifest(SCENARIO)["placeholders"]
+def _placeholders(scenario: str = SCENARIO) -> dict[str, str]:
+    return testing.manifest(scenario)["placeholders"]
 
 
-def test_vtop_kernel_text(run) -> None:
-    p = _placeholders()
+@pytest.mark.parametrize("scenario", testing.scenarios())
+def test_vtop_kernel_text(run, scenario: str) -> None:
+    p = _placeholders(scenario)
     banner, phys = int(p["linux_banner"], 16), int(p["linux_banner_phys"], 16)
-    lines = run(f"vtop {p['linux_banner']}").splitlines()
+    lines = run(f"vtop {p['linux_banner']}", scenario).splitlines()
     assert lines[0] == "VIRTUAL           PHYSICAL        "
     assert lines[1] == f"{banner:<16x}  {phys:<16x}"
     assert lines[3].startswith("PGD DIRECTORY: ")
+    # crash names the level below the top one P4D with 5-level paging (la57).
+    five_level = testing.manifest(scenario)["paging"] == "5-level"
+    assert any(line.startswith("   P4D: ") for line in lines) == five_level
     # The last page-table entry maps the page holding the banner.
     pte = next(line for line in lines if line.startswith("   PTE: ") or "(2MB)" in line)
     assert pte
@@ -31,18 +37,19 @@ def test_vtop_kernel_text(run) -> None:
     assert int(page_row[1], 16) == phys & ~0xFFF
 
 
-def test_vtop_user_address_vma_matches_maps(run) -> None:
+@pytest.mark.parametrize("scenario", testing.scenarios())
+def test_vtop_user_address_vma_matches_maps(run, scenario: str) -> None:
     """vtop -c PID ADDR shows the VMA /proc/PID/maps listed in the guest."""
-    p = _placeholders()
+    p = _placeholders(scenario)
     pid, addr = p["sleep_pid"], int(p["user_addr"], 16)
-    maps = testing.manifest(SCENARIO)["ground_truth"]["maps"][pid]
+    maps = testing.manifest(scenario)["ground_truth"]["maps"][pid]
     start, end, path = None, None, None
     for line in maps:
         fields = line.split()
         low, high = (int(x, 16) for x in fields[0].split("-"))
         if low <= addr < high:
             start, end, path = low, high, fields[-1]
-    lines = run(f"vtop -c {pid} {p['user_addr']}").splitlines()
+    lines = run(f"vtop -c {pid} {p['user_addr']}", scenario).splitlines()
     assert lines[0] == "VIRTUAL     PHYSICAL        "
     vma_row = lines[lines.index("      VMA           START       END     FLAGS FILE") + 1]
     fields = vma_row.split()
