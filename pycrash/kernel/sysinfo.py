@@ -277,6 +277,12 @@ def task_count(session: Any) -> int:
     reachable from the pid namespace; ``cpus`` is :func:`cpu_counts`'s first figure.
     """
     prog = _prog(session)
+    try:  # crash's own task table, shared with ps/bt (and cached on the Program)
+        from pycrash.kernel.tasks import task_table
+
+        return len(task_table(session))
+    except Exception:  # noqa: BLE001 - fall back to counting here
+        pass
     from drgn.helpers.linux.pid import for_each_task
 
     tasks = {task.value_() for task in for_each_task(prog)}
