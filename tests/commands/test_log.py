@@ -255,3 +255,27 @@ def test_log_command_on_the_plain_ring() -> None:
     for flag in ("-T", "-d", "-t"):
         with pytest.raises(CommandError, match=f"^{flag} option not supported"):
             log(flag)
+
+
+def test_offsets_from_dwarf_when_vmcoreinfo_lacks_them(sample_session) -> None:
+    """A dump without VMCOREINFO (e.g. QEMU's without the vmcoreinfo device): the same
+    records from the vmlinux types and symbols."""
+    from pycrash.core.vmcoreinfo import VmcoreInfo
+
+    real = sample_session("sysrq")
+
+    class BareDump:
+        vmcoreinfo = VmcoreInfo("")
+        page_size = real.dump.page_size
+
+        def read(self, address: int, size: int, physical: bool = False) -> bytes:
+            return real.dump.read(address, size, physical)
+
+    class BareSession:
+        dump = BareDump()
+        vmcoreinfo = dump.vmcoreinfo
+        has_debuginfo = True
+        prog = real.prog
+        symbol_address = staticmethod(real.symbol_address)
+
+    assert printk.get_printk_records(BareSession()) == printk.get_printk_records(real)
