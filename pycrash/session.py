@@ -119,6 +119,8 @@ class Session:
         self._context: TaskContext | None = None
         self._symbols: dict[str, int] | None = None
         self._loader: threading.Thread | None = None
+        # gdb's value history: `p` prints $1, $2, ... numbered per session.
+        self.value_history_count = 0
 
     # -- the dump ------------------------------------------------------------------------
 
@@ -277,6 +279,13 @@ class Session:
         """Back to the panic task (``set -p``)."""
         self._context = None
         return self.context
+
+    def reset_user_state(self) -> None:
+        """Forget what commands changed, as if crash had just started on this dump: the
+        context goes back to the panic task and the ``$N`` value history starts over.
+        Loaded debuginfo and caches stay (they change no output)."""
+        self._context = None
+        self.value_history_count = 0
 
     def stack_trace(self, task_address: int) -> drgn.StackTrace:
         """The task's stack: from its CPU's saved registers if it was running, else from its

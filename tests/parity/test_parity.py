@@ -70,7 +70,7 @@ def run_pycrash(session, lines: list[str]) -> str:
     from pycrash.runner import Runner
 
     # Each recording came from a fresh crash process: undo what an earlier test changed.
-    session.reset_context()
+    session.reset_user_state()
     out = io.StringIO()
     runner = Runner(session, registry, stdout=out, stderr=out)
     for line in lines:
