@@ -47,6 +47,7 @@ class ModTable:
     name_width: int = 4
     size_width: int = 4
     message: str | None = None  # instead of a table
+    base_label: str = "BASE"  # "TEXT_BASE" for Linux 6.4+ module memory regions
 
 
 @dataclass
@@ -65,6 +66,8 @@ def _table(modules: list[ModuleSymbols], only: set[str] | None = None) -> ModTab
     # Column widths come from every module, as in crash, even when one row is shown.
     table.name_width = max((len(m.name) for m in modules), default=0)
     table.size_width = max((len(str(m.module.size)) for m in modules), default=0)
+    if any(m.module.memory_regions for m in modules):
+        table.base_label = "TEXT_BASE"
     for ms in modules:
         if only is not None and ms.name not in only:
             continue
@@ -281,7 +284,8 @@ class Mod(Command):
             return
         if not data.rows:
             return
-        write(f"{center('MODULE', 16)}  {'NAME':<{data.name_width}}  {center('BASE', 16)}  "
+        base = center(data.base_label, 16)
+        write(f"{center('MODULE', 16)}  {'NAME':<{data.name_width}}  {base}  "
               f"{'SIZE':>{data.size_width}}  OBJECT FILE\n")
         for row in data.rows:
             obj = f"{row.object_file} " if row.object_file else "(not loaded)  [CONFIG_KALLSYMS]"

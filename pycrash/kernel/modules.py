@@ -57,6 +57,8 @@ class LoadedModule:
     percpu: int = 0
     percpu_size: int = 0
     taints: int = 0
+    # Linux 6.4+ module.mem[] regions: crash then heads the base column TEXT_BASE.
+    memory_regions: bool = False
     symbols: list[ModuleSymbol] = field(default_factory=list, repr=False)
 
     def contains(self, address: int) -> bool:
@@ -138,6 +140,7 @@ def _module(prog: Program, mod: Object) -> LoadedModule:
         percpu=percpu,
         percpu_size=percpu_size,
         taints=taints,
+        memory_regions=_has_member(mod.type_, "mem"),
     )
     try:
         loaded.symbols = _kallsyms_symbols(prog, mod)
