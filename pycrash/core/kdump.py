@@ -119,6 +119,12 @@ class KdumpFile(PhysicalLayer):
         head = src.pread(0, _HDR_SIZE)
         if not is_kdump(head):
             raise DumpFormatError(path, 0, "not a kdump-compressed file")
+        (version, ) = struct.unpack_from("<i", head, 8)
+        if not 0 <= version < 64:
+            # A byte-swapped version means a big-endian dump (ppc64, s390x): the 64-bit
+            # little-endian layout read here does not apply.
+            raise DumpFormatError(path, 8, f"unsupported header_version {version} "
+                                  "(only 64-bit little-endian kdump files are read)")
         (bs,) = struct.unpack_from("<i", head, 428)
         if bs < 512 or bs > 1 << 20 or bs & (bs - 1):
             raise DumpFormatError(path, 428, f"bad block_size {bs}")
