@@ -59,13 +59,7 @@ class _Reader:
             if self.memtype == "PHYSADDR":
                 return dump.read(address, size, physical=True)
             if self.memtype == "UVADDR":
-                out = b""
-                while len(out) < size:
-                    here = address + len(out)
-                    step = min(size - len(out), 4096 - (here & 4095))
-                    paddr = dump.translate(here, root=self.root).paddr
-                    out += dump.read(paddr, step, physical=True)
-                return out
+                return self._read_user(address, size, readtype)
             return dump.read(address, size)
         except Exception as err:  # noqa: BLE001 - core faults become crash's message
             from pycrash.core.errors import FaultError
@@ -74,9 +68,32 @@ class _Reader:
                 raise _Fault(readmem_error(err, address, self.memtype, readtype)) from None
             raise
 
+    def _read_user(self, address: int, size: int, readtype: str) -> bytes:
+        from pycrash.core.errors import FaultError
+
+        dump = self.ctx.session.dump
+        out = b""
+        while len(out) < size:
+            here = address + len(out)
+            step = min(size - len(out), 4096 - (here & 4095))
+            try:
+                paddr = dump.translate(here, root=self.root).paddr
+                out += dump.read(paddr, step, physical=True)
+            except FaultError as err:
+                raise _Fault(readmem_error(err, here, "UVADDR", readtype, exact=True)) from None
+        return out
+
 
 class _Fault(Exception):
     """A read failed: carries crash's message."""
+
+
+UserReadError = _Fault
+
+
+def read_user(ctx: CommandContext, address: int, size: int, readtype: str) -> bytes:
+    """Read a user virtual address range of the current context (raises UserReadError)."""
+    return _Reader(ctx, "UVADDR").read(address, size, readtype)
 
 
 def _user_root(ctx: CommandContext) -> int:
@@ -342,7 +359,14 @@ class Rd(Command):
         body = text[2:] if text[:2] in ("0x", "0X") else text
         if body and all(c in "0123456789abcdefABCDEF" for c in body):
             return parse_hex_address(text)
-        return ctx.session.symbol_address(text)
+        address = ctx.session.symbol_address(text)
+        if address is None and ctx.session.has_debuginfo:
+            # crash's symbol_search also knows module symbols (kallsyms).
+            from pycrash.kernel.symbols import symbol_table
+
+            found = symbol_table(ctx.session).lookup(text)
+            address = found[0].address if found else None
+        return address
 
     @staticmethod
     def _raw(ctx: CommandContext, view: MemoryView, path: str) -> list[str]:

@@ -212,7 +212,7 @@ class _Datatype(Command):
                         if shown is not None:
                             out.extend(shown)
                             continue
-                    lines = contents_lines(ctx, datatype, here, radix)
+                    lines = contents_lines(ctx, datatype, here, radix, user=args.user)
                     if member is None:
                         out.extend(lines)
                     elif "." in member or "[" in member:
@@ -261,10 +261,15 @@ def declaration_lines(datatype: Datatype, radix: int, offsets: bool, *,
 
 
 def contents_lines(ctx: CommandContext, datatype: Datatype, address: int,
-                   radix: int) -> list[str]:
-    """crash's print_struct/print_union: ``struct NAME {...}`` as gdb's ``output`` prints it."""
+                   radix: int, *, user: bool = False) -> list[str]:
+    """crash's print_struct/print_union: ``struct NAME {...}`` as gdb's ``output`` prints it.
+
+    With ``user`` the address is a user virtual address of the current context."""
     printer = value_printer(ctx.session, radix=radix)
-    data = read_or_explain(ctx, address, datatype.size)
+    if user:
+        data = _read_user(ctx, address, datatype.size)
+    else:
+        data = read_or_explain(ctx, address, datatype.size)
     keyword = "union" if datatype.is_union else "struct"
     text = f"{keyword} {datatype.name} " + printer.format(datatype.type, data, address)
     if not datatype.is_union:
@@ -291,6 +296,15 @@ def read_or_explain(ctx: CommandContext, address: int, size: int,
         raise CommandError(
             f'seek error: kernel virtual address: {where:x}  type: "{kind}"'
         ) from None
+
+
+def _read_user(ctx: CommandContext, address: int, size: int) -> bytes:
+    from pycrash.commands.rd import UserReadError, read_user
+
+    try:
+        return read_user(ctx, address, size, "gdb_readmem_callback")
+    except UserReadError as err:
+        raise CommandError(str(err)) from None
 
 
 def _dereferencer(ctx: CommandContext, datatype: Datatype, radix: int) -> Dereferencer:

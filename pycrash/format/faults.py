@@ -13,13 +13,17 @@ __all__ = ["readmem_error"]
 _SPACES = {"KVADDR": "kernel virtual", "UVADDR": "user virtual", "PHYSADDR": "physical"}
 
 
-def readmem_error(err: BaseException, address: int, memtype: str, readtype: str) -> str:
+def readmem_error(err: BaseException, address: int, memtype: str, readtype: str, *,
+                  exact: bool = False) -> str:
     """The message crash prints when reading ``address`` (a ``memtype`` address: KVADDR,
-    UVADDR or PHYSADDR) for ``readtype`` failed with the core fault ``err``."""
+    UVADDR or PHYSADDR) for ``readtype`` failed with the core fault ``err``.
+
+    The fault's own address is shown unless ``exact`` (e.g. a user address read through its
+    physical page: crash names the user address)."""
     cause: BaseException | None = err
     if not isinstance(cause, FaultError):
         cause = err.__cause__ or err.__context__
-    where = getattr(err, "address", None)
+    where = None if exact else getattr(err, "address", None)
     if not isinstance(where, int):
         where = address
     space = _SPACES.get(memtype, "kernel virtual")

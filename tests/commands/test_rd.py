@@ -81,3 +81,19 @@ def test_fault_message() -> None:
     assert err.getvalue() == (
         'pycrash: rd: invalid kernel virtual address: ffffffffff000000  type: "64-bit KVADDR"\n'
     )
+
+
+def test_user_address_of_the_current_context(run, sample_session) -> None:
+    """In the full dump, the `sleep` task's first mapping is /bin/busybox: an ELF header."""
+    placeholders = testing.manifest("sysrq")["placeholders"]
+    pid, user_addr = placeholders["sleep_pid"], placeholders["user_addr"]
+    maps = testing.manifest("sysrq")["ground_truth"]["maps"][pid]
+    assert maps[0].startswith(f"{int(user_addr, 16):08x}-") and maps[0].endswith("/bin/busybox")
+    session = sample_session("sysrq", "full")
+    try:
+        run(f"set {pid}", dumpname="full")
+        text = run(f"rd -u -8 {user_addr} 4", dumpname="full")
+    finally:
+        session.reset_context()
+    assert text.split(":  ")[1].split()[:4] == ["7f", "45", "4c", "46"]
+    assert text.rstrip("\n").endswith(".ELF")
