@@ -311,6 +311,9 @@ class Rd(Command):
         memtype = "PHYSADDR" if args.physical else "UVADDR" if args.user else "KVADDR"
         address = self._address(ctx, args.address)
         if address is None:
+            if not ctx.session.has_debuginfo:
+                raise CommandError(f"symbol not found: {args.address} (no vmlinux: only the "
+                                   "symbols VMCOREINFO names are known)")
             return None, None
         if args.offset is not None:
             address += parse_count(args.offset)
