@@ -281,6 +281,10 @@ def user_vtop(session: Any, task: int, vaddr: int, header_done: list[bool]) -> V
                  f"{vm_end:>{UVADDR_PRLEN}x} {vm_flags:6x} {path}")
     record.vma = {"vma": int(vma.value_()), "start": vm_start, "end": vm_end,
                   "flags": vm_flags, "file": path}
+    if not mapped and path and not leaf:
+        # Never faulted in: crash names the file page it would come from.
+        offset = (((vaddr - vm_start) >> 12) + int(vma.vm_pgoff)) << 12
+        lines.extend(["", f"FILE: {path}  OFFSET: {offset:x}"])
     lines.append("")
     if mapped:
         page, record.page = _page_lines(session, translation.paddr, header_done)
