@@ -22,16 +22,52 @@ from pycrash.format import value_printer
 from pycrash.format.ctype import type_name
 from pycrash.format.faults import readmem_error
 
-__all__ = ["format_print", "next_history_number"]
+__all__ = ["format_print", "history_lookup", "next_history_number", "reset_value_history"]
 
 _SCALAR_KINDS = (TypeKind.INT, TypeKind.BOOL, TypeKind.ENUM, TypeKind.POINTER, TypeKind.FLOAT)
 
 
-def next_history_number(session: object) -> int:
-    """gdb's value-history counter: $1, $2, ... per session."""
-    number = getattr(session, "value_history_count", 0) + 1
-    session.value_history_count = number  # type: ignore[attr-defined]
-    return number
+def value_history(session: object) -> list[Object | None]:
+    """gdb's value history of a session: ``$1`` is element 0 (None for values not kept)."""
+    history = getattr(session, "value_history", None)
+    if history is None:
+        history = []
+        session.value_history = history  # type: ignore[attr-defined]
+    return history
+
+
+def next_history_number(session: object, value: Object | None = None) -> int:
+    """Record a printed value and return its number (gdb's ``$N``)."""
+    history = value_history(session)
+    history.append(value)
+    return len(history)
+
+
+def reset_value_history(session: object) -> None:
+    """Forget the history (a fresh crash process starts at ``$1``)."""
+    session.value_history = []  # type: ignore[attr-defined]
+
+
+def history_lookup(session: object, name: str) -> Object:
+    """``$``, ``$N``, ``$$``, ``$$N`` as gdb resolves them."""
+    history = value_history(session)
+    body = name[1:]
+    if body.startswith("$"):
+        back = int(body[1:] or "1")
+        index = len(history) - back
+    elif body == "":
+        index = len(history)
+    else:
+        if not body.isdigit():
+            raise EvalError(f"History has not yet reached {name}.")
+        index = int(body)
+    if index <= 0 or index > len(history) or history[index - 1] is None:
+        if not history and body == "":
+            raise EvalError("History is empty.")
+        raise EvalError(f"History has not yet reached ${index}.")
+    value = history[index - 1]
+    assert value is not None
+    return value
 
 
 def _strip(type_: drgn.Type) -> drgn.Type:
@@ -137,7 +173,7 @@ class _Print(Command):
         command = f"p {expression}" if self.fmt is None else f"p/{self.fmt} {expression}"
         try:
             if value is None:
-                value = evaluate_text(prog, expression)
+                value = evaluate_text(prog, expression, lambda name: self._name(ctx, name))
             text = format_print(ctx, value, self.fmt, radix)
         except EvalError:
             # crash shows only its own line; gdb's reason does not reach its output.
@@ -147,10 +183,16 @@ class _Print(Command):
             message = readmem_error(err, address, "KVADDR", "gdb_readmem_callback")
             ctx.out.write(f"p: {message}\n")
             raise CommandError(f"gdb request failed: {command}") from None
-        line = f"${next_history_number(ctx.session)} = {text}\n"
+        line = f"${next_history_number(ctx.session, _kept(value))} = {text}\n"
         if leader is None:
             return [line]
         return _with_leader(leader, line)
+
+    @staticmethod
+    def _name(ctx: CommandContext, name: str) -> Object:
+        if name.startswith("$"):
+            return history_lookup(ctx.session, name)
+        return lookup_variable(ctx.session.prog, name)
 
     def _per_cpu(self, ctx: CommandContext, sym: drgn.Symbol, cpuspec: str | None,
                  radix: int | None) -> list[str]:
@@ -184,6 +226,14 @@ class _Print(Command):
                 leader = f"&per_cpu({sym.name}, {cpu})"
             out.extend(self._print(ctx, f"*{sym.name}", radix, leader, value))
         return out
+
+
+def _kept(value: Object) -> Object | None:
+    """The value as gdb keeps it in its history: read now, not re-read later."""
+    try:
+        return value.read_()
+    except Exception:  # noqa: BLE001 - functions and unreadable values are not kept
+        return None
 
 
 def _with_leader(leader: str, line: str) -> list[str]:

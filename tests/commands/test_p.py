@@ -81,3 +81,12 @@ def test_per_cpu(run) -> None:
     one = run("p runqueues:1")
     assert one.startswith("per_cpu(runqueues, 1) = $")
     assert "\n  cpu = 1,\n" in one
+
+
+def test_value_history(run, manifest) -> None:
+    pid = manifest["panic"]["pid"]
+    task = manifest["placeholders"]["panic_task"]
+    number = _history(run(f"p ((struct task_struct *){task})->pid"))
+    assert run("p $").endswith(f"${number + 1} = {pid}\n")
+    assert run(f"p ${number} + 1").endswith(f" = {pid + 1}\n")
+    assert run("p $$2").endswith(f" = {pid}\n")
