@@ -94,3 +94,22 @@ def test_vtop_json(sample_session) -> None:
     assert record["paddr"] == int(p["linux_banner_phys"], 16)
     assert record["entries"][-1]["value"] == record["pte"]
     assert record["page"]["paddr"] == record["paddr"] & ~0xFFF
+
+
+def test_vtop_user_file_offset_matches_maps(run) -> None:
+    """Each page of a file mapping either translates or names its file offset, which is the
+    maps offset plus the distance into the mapping."""
+    p = _placeholders()
+    pid = p["sleep_pid"]
+    line = next(m for m in testing.manifest(SCENARIO)["ground_truth"]["maps"][pid]
+                if "r-xp" in m and m.split()[-1].startswith("/"))
+    fields = line.split()
+    start, end = (int(x, 16) for x in fields[0].split("-"))
+    for addr in range(start, end, max(0x1000, (end - start) // 16 & ~0xFFF)):
+        lines = run(f"vtop -c {pid} {addr:x}").splitlines()
+        if "(not mapped)" in lines[1]:
+            expected = int(fields[2], 16) + (addr - start)
+            assert f"FILE: {fields[-1]}  OFFSET: {expected:x}" in lines
+        else:
+            physical = int(lines[1].split()[1], 16)
+            assert int(lines[-1].split()[1], 16) == physical & ~0xFFF  # its struct page row
