@@ -58,7 +58,7 @@ class ElfDump(PhysicalLayer):
         self.paths = [src.path]
         path = src.path
         try:
-            elf = ELFFile(src.stream())
+            elf = ELFFile(src.stream())  # type: ignore[arg-type]  # a seekable binary stream
             if elf["e_type"] != "ET_CORE":
                 raise DumpFormatError(path, 16, f"ELF type {elf['e_type']} is not a core file")
             self.machine = elf["e_machine"]
@@ -77,7 +77,7 @@ class ElfDump(PhysicalLayer):
                                                        "p_paddr", "p_filesz", "p_memsz",
                                                        "p_flags", "p_align")})
                 if ptype == "PT_NOTE":
-                    for n in seg.iter_notes():
+                    for n in seg.iter_notes():  # type: ignore[attr-defined]  # NoteSegment
                         if n["n_namesz"] == 0 and n["n_descsz"] == 0:
                             continue
                         self.notes.append(Note(n["n_name"] or "", _note_type(n["n_type"]),

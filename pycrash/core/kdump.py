@@ -225,8 +225,9 @@ class KdumpFile(PhysicalLayer):
                                    "the truncated file)", physical=True)
         offset, size, flags, _ = _PAGE_DESC.unpack(raw)
         bs = self.page_size
-        if self._partial and not (self.src.covered(self.data_offset + 24 * idx, 24)
-                                  and self.src.covered(offset, size)):
+        covered = getattr(self.src, "covered", None)
+        if self._partial and covered is not None and not (
+                covered(self.data_offset + 24 * idx, 24) and covered(offset, size)):
             raise MissingPageError(pfn << shift, "page missing (not in the truncated "
                                    "flattened stream)", physical=True)
         if offset == 0:
