@@ -33,6 +33,12 @@ def value_history(session: object) -> list[Object | None]:
     if history is None:
         history = []
         session.value_history = history  # type: ignore[attr-defined]
+    # Session.value_history_count is the session's $N counter (reset_user_state() zeroes it).
+    count = getattr(session, "value_history_count", len(history))
+    if count < len(history):
+        del history[count:]
+    while len(history) < count:
+        history.append(None)
     return history
 
 
@@ -40,12 +46,14 @@ def next_history_number(session: object, value: Object | None = None) -> int:
     """Record a printed value and return its number (gdb's ``$N``)."""
     history = value_history(session)
     history.append(value)
+    session.value_history_count = len(history)  # type: ignore[attr-defined]
     return len(history)
 
 
 def reset_value_history(session: object) -> None:
     """Forget the history (a fresh crash process starts at ``$1``)."""
     session.value_history = []  # type: ignore[attr-defined]
+    session.value_history_count = 0  # type: ignore[attr-defined]
 
 
 def history_lookup(session: object, name: str) -> Object:
