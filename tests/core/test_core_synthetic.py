@@ -597,3 +597,35 @@ def test_kdump_header_versions(tmp_path, version):
         assert (len(d.cpus) == 2) == (version >= 4)
         if version >= 3:
             assert d.read_cstring(m.symbols["linux_banner"]) == synth.BANNER
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(st.tuples(st.integers(0, 3000), st.integers(1, 700), st.integers(0, 255)),
+                min_size=1, max_size=25),
+       st.lists(st.tuples(st.integers(0, 4000), st.integers(0, 900)), min_size=1,
+                max_size=10))
+def test_flattened_overlaps_replay(tmp_path_factory, records, reads):
+    """Overlapping records resolve like ``makedumpfile -R`` (replay in order, later wins,
+    never-written bytes are zero)."""
+    from pycrash.core.filebytes import FileBytes
+    from pycrash.core.flattened import FlatBytes
+
+    image = bytearray()
+    blob = bytearray(b"makedumpfile".ljust(16, b"\0") + struct.pack(">qq", 1, 1))
+    blob = blob.ljust(4096, b"\0")
+    for off, size, fill in records:
+        data = bytes([fill]) * size
+        blob += struct.pack(">qq", off, size) + data
+        if len(image) < off + size:
+            image.extend(bytes(off + size - len(image)))
+        image[off:off + size] = data
+    blob += struct.pack(">qq", -1, -1)
+    path = tmp_path_factory.mktemp("flat") / "f"
+    path.write_bytes(bytes(blob))
+    flat = FlatBytes(FileBytes(path))
+    try:
+        assert flat.size == len(image) and flat.terminated
+        for off, size in reads:
+            assert flat.pread(off, size) == bytes(image[off:off + size])
+    finally:
+        flat.close()
