@@ -20,6 +20,9 @@ from pycrash.kernel.stack import (
     Note,
     StackSwitch,
     crash_backtrace,
+    search_cpu_stacks,
+    search_exception_frames,
+    stack_overflow_report,
 )
 from pycrash.kernel.tasks import TaskInfo, TaskTable, task_table
 
@@ -37,6 +40,8 @@ _REGISTER_LINES = (
 class BtData:
     traces: list[Backtrace]
     messages: list[tuple[int, str]] = dataclasses.field(default_factory=list)
+    mode: str = "trace"  # "trace", "eframes" (-e), "stacks" (-E), "raw" (-r), "verify" (-v)
+    extra: list[Any] = dataclasses.field(default_factory=list)  # per trace, for -e/-r
 
 
 def task_header(info: TaskInfo | Backtrace) -> str:
@@ -125,12 +130,24 @@ class Bt(Command):
     def run(self, ctx: CommandContext, args: Any) -> BtData:
         if args.hex and args.dec:
             raise CommandError("-d and -x are mutually exclusive")
-        if args.eframes or args.eframes_all or args.raw or args.verify:
-            raise CommandError("option not supported by pycrash yet")
         session = ctx.session
         table = task_table(session.prog)
+        if args.verify:
+            return BtData([], mode="verify", extra=stack_overflow_report(session))
+        if args.eframes_all:
+            cpus = parse_cpus(args.cpus, table.cpus) if args.cpus else None
+            return BtData([], mode="stacks", extra=search_cpu_stacks(session, cpus))
         messages: list[tuple[int, str]] = []
         targets = self._targets(ctx, args, table, messages)
+        if args.eframes or args.raw:
+            data = BtData([], messages, mode="eframes" if args.eframes else "raw")
+            for info in targets:
+                data.traces.append(Backtrace(info.task, info.pid, info.cpu, info.comm, []))
+                if args.eframes:
+                    data.extra.append(search_exception_frames(session, info.task))
+                else:
+                    data.extra.append(_raw_stack(session, info))
+            return data
         full = args.full or bool(args.full_sym)
         traces = []
         for info in ctx.progress(targets, "bt", len(targets)):
@@ -188,14 +205,32 @@ class Bt(Command):
         out = ctx.out
         session = ctx.session
         radix = 16 if args.hex else 10
+        if data.mode == "verify":
+            out.write("".join(line + "\n" for line in data.extra))
+            return
+        if data.mode == "stacks":
+            _render_stack_search(out, data.extra)
+            return
         first = True
         message_at = dict(data.messages)
         for index, trace in enumerate(data.traces):
             if index in message_at:
                 out.write(("" if first else "\n") + message_at.pop(index) + "\n")
                 first = False
+            if args.ref:  # crash prints each referencing trace, then a blank line
+                out.write(task_header(trace) + "\n")
+                self._render_trace(out, trace, args, radix, session)
+                out.write("\n")
+                continue
             out.write(("" if first else "\n") + task_header(trace) + "\n")
             first = False
+            if data.mode == "eframes":
+                for frame in data.extra[index]:
+                    _render_searched_frame(out, frame)
+                continue
+            if data.mode == "raw":
+                out.write(data.extra[index])
+                continue
             self._render_trace(out, trace, args, radix, session)
         for text in message_at.values():
             out.write(("" if first else "\n") + text + "\n")
@@ -211,7 +246,8 @@ class Bt(Command):
                     name += f"+0x{entry.offset:x}" if radix == 16 else f"+{entry.offset}"
                 module = f" [{entry.module}]" if entry.module else ""
                 if entry.words:
-                    _render_words(out, entry.words, session if args.full_sym else None)
+                    _render_words(out, entry.words, session if args.full_sym else None,
+                                  args.full_sym)
                 if text_mode:
                     out.write(f"  [{entry.slot:16x}] {name} at {entry.text:x}{module}\n")
                     continue
@@ -271,13 +307,14 @@ def _source_line(session: Any, address: int) -> str:
         return ""
 
 
-def _render_words(out: Any, words: list[tuple[int, int]], session: Any | None) -> None:
+def _render_words(out: Any, words: list[tuple[int, int]], session: Any | None,
+                  slab_level: int = 0) -> None:
     """crash's x86_64_display_full_frame(): two words a line, ``    addr: w w``."""
     lines = []
     for i, (address, value) in enumerate(words):
         text = f"{value:016x}"
         if session is not None:
-            text = _symbolic_word(session, value) or text
+            text = _symbolic_word(session, value, slab_level) or text
         if i % 2 == 0:
             lines.append(f"    {address:x}: {text} ")
         else:
@@ -285,18 +322,27 @@ def _render_words(out: Any, words: list[tuple[int, int]], session: Any | None) -
     out.write("\n".join(lines) + "\n")
 
 
-def _symbolic_word(session: Any, value: int) -> str | None:
-    from pycrash.kernel.symbols import symbol_table
-
+def _symbolic_word(session: Any, value: int, slab_level: int) -> str | None:
+    """crash's format_stack_entry() for -F: a symbol, else ``[slab cache]``, else None."""
+    prog = session.prog
     try:
-        found = symbol_table(session).value_search(value)
-    except Exception:  # noqa: BLE001
+        prog.read(value, 1)  # crash shows names only for accessible addresses
+    except Exception:  # noqa: BLE001 - unreadable: a plain number
         return None
-    if not found:
+    symbol = _symbol_string(session, value)
+    if symbol:
+        return f"{symbol:<16s}"
+    try:
+        from drgn.helpers.linux.slab import find_containing_slab_cache
+
+        cache = find_containing_slab_cache(prog, value)
+        if not cache:
+            return None
+        name = cache.name.string_().decode("utf-8", "replace")
+    except Exception:  # noqa: BLE001 - not a slab address
         return None
-    sym, offset = found
-    name = f"{sym.name}+{offset}" if offset else sym.name
-    return f"{name:<16s}"
+    text = f"[{value:x}:{name}]" if slab_level > 1 else f"[{name}]"
+    return f"{text:<16s}"
 
 
 def _render_exception_frame(out: Any, frame: ExceptionFrame, radix: int,
@@ -319,6 +365,56 @@ def _render_exception_frame(out: Any, frame: ExceptionFrame, radix: int,
         line = _source_line(session, regs["ip"])
         if line:
             out.write(f"    {line}\n")
+
+
+def _render_searched_frame(out: Any, frame: ExceptionFrame) -> None:
+    """bt -e/-E: crash's EFRAME_SEARCH block, a blank line and the frame's address first."""
+    mode = "KERNEL" if frame.kernel_mode else "USER"
+    out.write(f"\n  {mode}-MODE EXCEPTION FRAME AT: {frame.address:x}\n")
+    _render_exception_frame(out, frame, 10, None)
+
+
+def _render_stack_search(out: Any, searches: list[Any]) -> None:
+    for search in searches:
+        out.write(f"CPU {search.cpu} {search.label} STACK:\n")
+        if search.error:
+            out.write(f"bt: {search.error}\n")
+            return
+        for frame in search.frames:
+            _render_searched_frame(out, frame)
+        out.write("\n" if search.frames else "(none found)\n\n")
+
+
+def _raw_stack(session: Any, info: TaskInfo) -> str:
+    """bt -r: crash's raw_stack_dump(), ``rd -s`` of the whole kernel stack."""
+    from pycrash.kernel.stack import _Machine
+
+    machine = _Machine.of(session)
+    stack = machine.read_stack(info.stack, machine.thread_size) if info.stack else None
+    if stack is None:
+        return "(no stack)\n"
+    lines = []
+    for i in range(0, len(stack.words), 2):
+        cells = []
+        for value in stack.words[i:i + 2]:
+            symbol = _symbol_string(session, value)
+            cells.append(f"{symbol:<16s} " if symbol else f"{value:016x} ")
+        lines.append(f"{stack.base + 8 * i:16x}:  " + "".join(cells))
+    return "\n".join(lines) + "\n"
+
+
+def _symbol_string(session: Any, value: int) -> str | None:
+    """crash's value_to_symstr() with the default radix, for a value in symbol range."""
+    from pycrash.kernel.symbols import symbol_table
+
+    try:
+        found = symbol_table(session).value_search(value)
+    except Exception:  # noqa: BLE001
+        return None
+    if not found:
+        return None
+    sym, offset = found
+    return f"{sym.name}+{offset}" if offset else sym.name
 
 
 def _references(trace: Backtrace, ref: str, session: Any) -> bool:

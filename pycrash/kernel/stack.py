@@ -74,6 +74,8 @@ _DUMP_FUNCTIONS = frozenset(("netconsole_netdump", "netpoll_start_netdump", "sta
 _RAZ_MASK = 0xFFFFFFFFFFC08028
 _KERNEL_CS, _KERNEL_SS, _USER_CS, _USER_SS = 0x10, 0x18, 0x33, 0x2B
 _USER_TOP = 0x0000800000000000
+# include/uapi/linux/magic.h: written at the far end of every task stack
+STACK_END_MAGIC = 0x57AC6E9D
 
 
 # -- drgn view ------------------------------------------------------------------------------
@@ -320,9 +322,10 @@ class _Machine:
                 for i in range(len(ist)):
                     top = ist[i].value_()
                     name = self.exception_names.get(i, "(unknown)")
-                    size = esizes.get(name, 4096)
-                    if top == 0 or size == 0:
+                    if top == 0:
                         break
+                    # an IST slot no IDT vector names ("(unknown)") keeps size 0, as in crash
+                    size = esizes.get(name, 0) if esizes else 4096
                     stacks.append((top - size, top, name))
                 self.exception_stacks[cpu] = stacks
             except (KeyError, LookupError, drgn.FaultError):
@@ -586,7 +589,8 @@ class _Walker:
         except drgn.FaultError:
             return None
 
-    def eframe_verify(self, address: int, regs: dict[str, int], in_estack: bool) -> bool:
+    def eframe_verify(self, address: int, regs: dict[str, int], in_estack: bool,
+                      search: bool = False) -> bool:
         """crash's x86_64_eframe_verify(), the cases that apply to 64-bit kernels."""
         cs, ss, rip, rsp, rflags = regs["cs"], regs["ss"], regs["ip"], regs["sp"], regs["flags"]
         if rflags & _RAZ_MASK or not rflags & 0x2:
@@ -599,6 +603,8 @@ class _Walker:
             if self.sym.table.module_of(rip) and kvaddr(rsp) and rsp == address + PT_REGS_SIZE:
                 return True
             if text and in_estack:
+                return True
+            if text and not kvaddr(rsp) and search and in_estack:
                 return True
             if address + PT_REGS_SIZE == rsp:
                 return True
@@ -637,6 +643,32 @@ class _Walker:
         self.entries.append(ExceptionFrame(regs, kernel, name, offset, address=address))
         self.bptr = regs["bp"]
         return True, regs["cs"]
+
+    def search_eframes(self, stack: _Stack, start: int = 0,
+                       in_estack: bool = False) -> list[ExceptionFrame]:
+        """crash's x86_64_eframe_search(): every verified pt_regs on ``stack`` (bt -e/-E)."""
+        found = []
+        words = stack.words
+        first = (start - stack.base) // 8 if start else 0
+        last = (stack.top - stack.base - PT_REGS_SIZE) // 8
+        for index in range(first, last + 1):
+            chunk = words[index:index + 21]
+            if len(chunk) < 21:
+                break
+            regs = dict(zip(PT_REGS_FIELDS, chunk, strict=True))
+            address = stack.base + 8 * index
+            if not self.eframe_verify(address, regs, in_estack, search=True):
+                continue
+            kernel = not regs["cs"] & 3
+            name, offset = None, 0
+            if kernel:
+                located = self.sym.lookup(regs["ip"])
+                if located:
+                    name, offset = located[0], located[1]
+                else:
+                    name = "unknown or invalid address"
+            found.append(ExceptionFrame(regs, kernel, name, offset, address=address))
+        return found
 
     def framesize(self, text: int, rsp: int, stack_ptr: bool) -> int:
         """crash's x86_64_get_framesize() on an ORC kernel; -1 when it cannot tell."""
@@ -1082,6 +1114,89 @@ def crash_backtrace(session: Session, task_address: int, *, full: bool = False,
     error = walker.run(rip, rsp, flags)
     return Backtrace(task=info.task, pid=info.pid, cpu=info.cpu, comm=info.comm,
                      entries=walker.entries, error=error)
+
+
+def search_exception_frames(session: Session, task_address: int) -> list[ExceptionFrame]:
+    """bt -e: the exception frames found anywhere on a task's kernel stack."""
+    machine = _Machine.of(session)
+    info = task_table(session.prog).get(task_address)
+    if info is None:
+        raise LookupError(f"invalid task address: {task_address:x}")
+    walker = _Walker(machine, info)
+    stack = walker.process_stack()
+    if stack is None:
+        return []
+    return walker.search_eframes(stack)
+
+
+@dataclasses.dataclass
+class StackSearch:
+    """One IRQ or exception stack searched by bt -E."""
+
+    cpu: int
+    label: str  # "IRQ" or "NMI EXCEPTION", "DOUBLEFAULT EXCEPTION", ...
+    frames: list[ExceptionFrame]
+    error: str | None = None  # crash stops the whole search here
+
+
+def search_cpu_stacks(session: Session, cpus: list[int] | None = None) -> list[StackSearch]:
+    """bt -E: every CPU's IRQ stack, then every CPU's exception stacks, searched for frames."""
+    machine = _Machine.of(session)
+    table = task_table(session.prog)
+    info = table.get(next(iter(table.active.values()))) if table.active else None
+    if info is None:
+        return []
+    walker = _Walker(machine, info)
+    results: list[StackSearch] = []
+    wanted = range(table.cpus) if cpus is None else cpus
+    for cpu in wanted:
+        irq = machine.irq_stacks.get(cpu)
+        if irq is None:
+            break
+        stack = machine.read_stack(irq[0], irq[1] - irq[0])
+        frames = walker.search_eframes(stack) if stack else []
+        results.append(StackSearch(cpu, "IRQ", frames))
+    for cpu in wanted:
+        for base, top, name in machine.exception_stacks.get(cpu, []):
+            label = f"{name} EXCEPTION"
+            if top <= base:  # no known size: crash cannot place the address
+                results.append(StackSearch(cpu, label, [],
+                                           f"unrecognized stack address for this task: {base:x}"))
+                return results
+            stack = machine.read_stack(base, top - base)
+            frames = walker.search_eframes(stack, in_estack=True) if stack else []
+            results.append(StackSearch(cpu, label, frames))
+    return results
+
+
+def stack_overflow_report(session: Session) -> list[str]:
+    """bt -v: crash's check_stack_overflow() (THREAD_INFO_IN_TASK kernels: STACK_END_MAGIC)."""
+    prog = session.prog
+    table = task_table(prog)
+    init_task = _symbol_value(prog, "init_task")
+    lines: list[str] = []
+    total = 0
+    for info in table:
+        try:
+            magic = int.from_bytes(prog.read(info.stack, 8), "little") if info.stack else None
+        except drgn.FaultError:
+            magic = None
+        if magic is None:
+            lines.append(f'bt: invalid kernel virtual address: {info.stack:x}  type: '
+                         f'"stack overflow check"')
+            continue
+        if info.pid == 0 and info.task == init_task:
+            continue
+        if magic != STACK_END_MAGIC:
+            lines.append(f'PID: {info.pid:<7d}  TASK: {info.task:<16x}  CPU: {info.cpu:<3d}  '
+                         f'COMMAND: "{info.comm}"')
+            lines.append(f"  possible stack overflow: {info.stack:x}: {magic:x} != "
+                         "STACK_END_MAGIC")
+            lines.append("")
+            total += 1
+    if not total:
+        lines.append("No stack overflows detected")
+    return lines
 
 
 def iter_backtraces(session: Session, tasks: list[int], **kwargs: Any) -> Iterator[Backtrace]:
