@@ -75,10 +75,16 @@ def repl(tmp_path_factory: pytest.TempPathFactory) -> Iterator[pexpect.spawn]:
 
 
 def _run(child: pexpect.spawn, line: str) -> str:
-    """Type ``line`` + Enter; return the plain text printed before the next prompt."""
+    """Type ``line`` + Enter; return the plain text the command printed."""
+    return ANSI.sub("", _raw_output(child, line))
+
+
+def _raw_output(child: pexpect.spawn, line: str) -> str:
+    """What the command printed, escapes included: after the terminal leaves the prompt
+    (bracketed paste switched off), before the next prompt."""
     child.send(line + "\r")
     child.expect(PROMPT)
-    return ANSI.sub("", child.before)
+    return child.before.split("\x1b[?2004l", 1)[-1]
 
 
 def _abandon_line(child: pexpect.spawn) -> None:
@@ -93,7 +99,18 @@ def _spins(child: pexpect.spawn) -> int:
     return int(match.group(1))
 
 
-def test_command_output(repl: pexpect.spawn) -> None:
+def _lines(text: str) -> list[str]:
+    return [line.rstrip() for line in text.replace("\r", "").splitlines() if line.strip()]
+
+
+@pytest.mark.parametrize("line", ["sym jiffies", "struct list_head"])
+def test_command_output_is_crashs(repl: pexpect.spawn, line: str) -> None:
+    """What the REPL prints (colour stripped) is crash 8.0.6's recorded output."""
+    text = _run(repl, line)
+    assert _lines(text) == _lines(testing.crash_output("sysrq", "zlib31", line))
+
+
+def test_command_output_matches_the_guest(repl: pexpect.spawn) -> None:
     # /proc/kallsyms recorded in the guest: jiffies' address; sym prints "ADDR (T) NAME".
     address = testing.manifest("sysrq")["ground_truth"]["kallsyms"]["jiffies"]["address"]
     text = _run(repl, "sym jiffies")
@@ -163,14 +180,6 @@ def _highlighted_commands() -> set[str]:
     registry = CommandRegistry()
     load_builtins(registry, report=lambda message: None)
     return {name for name in registry.names() if getattr(registry.get(name), "highlight", None)}
-
-
-def _raw_output(child: pexpect.spawn, line: str) -> str:
-    """The bytes a command printed, escapes included (after bracketed paste is switched off
-    for the command, before the next prompt)."""
-    child.send(line + "\r")
-    child.expect(PROMPT)
-    return child.before.split("\x1b[?2004l", 1)[-1]
 
 
 @pytest.mark.skipif(
