@@ -14,6 +14,7 @@ Not a test: run ``python bench/core_reads.py [--scenario S] [--dump NAME]``.
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import sys
 import time
@@ -168,7 +169,29 @@ def main() -> int:
             row = bench_dump(scenario, name, args)
             rows.append(row)
             print(format_row(row), flush=True)
+    print()
+    print(markdown(rows))
+    try:
+        print(f"\n(load average while measuring: {os.getloadavg()[0]:.1f} on "
+              f"{os.cpu_count()} CPUs)")
+    except OSError:
+        pass
     return 0
+
+
+def markdown(rows: list[dict[str, object]]) -> str:
+    def f(row: dict[str, object], key: str, fmt: str) -> str:
+        v = row.get(key)
+        return format(v, fmt) if isinstance(v, float) else "-"
+
+    out = ["| dump | seq MB/s pycrash | seq MB/s drgn | ratio | rand 8 B/s pycrash (cached) "
+           "| uncached | rand 8 B/s drgn | ratio |", "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        out.append(f"| {r['dump']} | {f(r, 'py_seq_MBps', '.0f')} | "
+                   f"{f(r, 'drgn_seq_MBps', '.0f')} | {f(r, 'seq_ratio', '.2f')} | "
+                   f"{f(r, 'py_rand_per_s', ',.0f')} | {f(r, 'py_rand_uncached_per_s', ',.0f')} "
+                   f"| {f(r, 'drgn_rand_per_s', ',.0f')} | {f(r, 'rand_ratio', '.2f')} |")
+    return "\n".join(out)
 
 
 def format_row(row: dict[str, object]) -> str:
