@@ -1,12 +1,14 @@
 """The interactive shell: the prompt_toolkit REPL and what it needs.
 
-``repl``       the read-execute loop (``run_repl(session, runner)``)
-``config``     prompt text, history file, editing mode: read from the session's settings
+``repl``       the read-execute loop, ``run_repl(session, runner)`` (the CLI calls it)
+``config``     prompt text, history file, editing mode, completion style, colour
 ``context``    what the word under the cursor is expected to be (pure, no prompt_toolkit)
-``names``      cached, sorted name lists (symbols, types, tasks) built once, lazily
-``members``    ``struct.member.member`` paths over drgn types
-``completer``  the prompt_toolkit Completer joining the two
-``keys``       key bindings
-``highlight``  pygments highlighting of C-like output on a terminal
-``progress``   the transient progress line of long walks
+``completer``  candidates for each kind, and the prompt_toolkit Completer
+``names``      cached, sorted name lists (symbols, tasks) built once, lazily
+``typenames``  struct/union/typedef/enum names from the DWARF string tables + drgn lookups
+``members``    ``struct.member.member`` paths and ``sym.member->member`` over drgn types
+``gate``       keeps background drgn work out of a running command's way
+``keys``       key bindings added to prompt_toolkit's readline-like defaults
+``highlight``  pygments colouring of C-like and ``dis`` output on a terminal
+``progress``   the transient progress line of long walks, and Ctrl-C
 """
