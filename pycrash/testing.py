@@ -24,9 +24,14 @@ API::
     dump_names(scenario) -> list[str]           # e.g. ["zlib31", "lzo31", ...]
     dump_info(scenario, name) -> dict           # that dump's manifest entry
     dump_paths(scenario, name) -> list[Path]    # one path, or several for split dumps
-    crash_commands(scenario, dumpname) -> list[str]   # recorded command lines, in order
-    crash_output(scenario, dumpname, cmdline) -> str  # crash 8.0.6's verbatim output
-    crash_record(scenario, dumpname, cmdline) -> dict # index entry (file, exit status...)
+    crash_commands(scenario, dumpname, module_loaded=None) -> list[str]
+    crash_output(scenario, dumpname, cmdline, module_loaded=False) -> str
+    crash_record(scenario, dumpname, cmdline, module_loaded=False) -> dict
+
+Recorded command lines are unique per (command line, module_loaded): lines recorded in the
+session that first ran ``mod -s pycrash_test pycrash_test.ko`` (index "mode" ==
+"mod-session") are selected with ``module_loaded=True``; some lines exist both ways
+(e.g. ``bt -l <pid>`` with and without the module's debuginfo).
 """
 
 from __future__ import annotations
@@ -191,21 +196,33 @@ def crash_index(scenario: str, dumpname: str) -> dict:
     return _crash_index(scenario, dumpname)
 
 
-def crash_commands(scenario: str, dumpname: str) -> list[str]:
-    """The exact (filled-in) command lines recorded for a dump, in recording order."""
-    return [c["command"] for c in crash_index(scenario, dumpname)["commands"]]
+def _module_loaded(entry: dict) -> bool:
+    return entry.get("mode") == "mod-session"
 
 
-def crash_record(scenario: str, dumpname: str, cmdline: str) -> dict:
+def crash_commands(scenario: str, dumpname: str, module_loaded: bool | None = None) -> list[str]:
+    """The exact (filled-in) command lines recorded for a dump, in recording order.
+
+    ``module_loaded``: None = all lines; True/False = only those recorded with/without
+    ``mod -s pycrash_test pycrash_test.ko`` run first in the same crash session.
+    """
+    return [c["command"] for c in crash_index(scenario, dumpname)["commands"]
+            if module_loaded is None or _module_loaded(c) == module_loaded]
+
+
+def crash_record(scenario: str, dumpname: str, cmdline: str,
+                 module_loaded: bool = False) -> dict:
     """The index entry of one recorded command line."""
     for c in crash_index(scenario, dumpname)["commands"]:
-        if c["command"] == cmdline:
+        if c["command"] == cmdline and _module_loaded(c) == module_loaded:
             return c
-    raise KeyError(f"{scenario}/{dumpname}: command {cmdline!r} was not recorded")
+    raise KeyError(f"{scenario}/{dumpname}: command {cmdline!r} was not recorded"
+                   + (" after mod -s" if module_loaded else ""))
 
 
-def crash_output(scenario: str, dumpname: str, cmdline: str) -> str:
+def crash_output(scenario: str, dumpname: str, cmdline: str,
+                 module_loaded: bool = False) -> str:
     """crash 8.0.6's verbatim output (stdout + stderr) for a recorded command line."""
-    rec = crash_record(scenario, dumpname, cmdline)
+    rec = crash_record(scenario, dumpname, cmdline, module_loaded)
     path = sample_root() / scenario / "crash" / dumpname / rec["file"]
     return path.read_text(encoding="utf-8", errors="surrogateescape")

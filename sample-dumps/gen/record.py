@@ -6,12 +6,17 @@ usage: record.py <scenario> [dumpname ...]
 For each dump of the scenario's manifest, a staging directory is prepared in
 $PYCRASH_GEN_WORKDIR/stage/<scenario>/<dump>/ holding `vmlinux`, `pycrash_test.ko` and the
 dump file(s) under their committed names (xz'd ones decompressed), and crash runs there as
-`crash -s vmlinux <dumpfile(s)>` so that no host path shows up in the output. Every command
-line runs in its own crash process (2 in parallel), fed on stdin:
-    <command line>
-    exit
-For "mod" lines the session first runs `mod -s pycrash_test pycrash_test.ko > /dev/null`.
-stdout and stderr are merged into one file, stored verbatim:
+`crash -s vmlinux <dumpfile(s)>` so that no host path shows up in the output. Command lines
+are fed to crash on stdin (no tty: no prompt, no echo, no pager) in three ways:
+  - "session": one crash process runs all such lines of a dump, each as
+    `<command line> > out/NNN.out` (crash's own redirection; error messages land in the
+    file too);
+  - "process": lines starting with p, p/, set or search each get their own crash process
+    (gdb's value history $N restarts at $1, `set` changes the context) and their merged
+    stdout+stderr is the output;
+  - "mod-session": the "mod" lines, in one session that first ran
+    `mod -s pycrash_test pycrash_test.ko > /dev/null` (so $N counts up there).
+Outputs are stored verbatim:
     sample-dumps/<scenario>/crash/<dump>/NNN.out   + index.json
 Placeholders ({linux_banner}, {panic_task}, ...) are computed here (ground truth from the
 manifest plus a probe `ps`/`bt` run) and stored in manifest["placeholders"].
@@ -118,15 +123,23 @@ def placeholders(scenario, man, stage, files):
     ph["panic_pid"] = str(panic_pid)
     ph["panic_task"] = "0x" + tasks[panic_pid]
     ph["sleeper_task"] = "0x" + tasks[gt["sleeper_pid"]]
-    rc, out, _ = run_crash(stage, files, [f"struct task_struct.stack {ph['panic_task']}"])
-    m = re.search(r"stack = (0x[0-9a-f]+)", out.decode(errors="replace"))
+    tree = int(mks["pycrash_tree"]["address"], 16)
+    rc, out, _ = run_crash(stage, files, [f"struct task_struct.stack {ph['panic_task']}",
+                                          f"rd 0x{tree:x} 1"])
+    text = out.decode(errors="replace")
+    m = re.search(r"stack = (0x[0-9a-f]+)", text)
     ph["panic_stack_top"] = "0x%x" % (int(m.group(1), 16) + THREAD_SIZE - 0x100)
+    m = re.search(r"^%x:\s+([0-9a-f]{16})" % tree, text, re.M)
+    ph["tree_root_node"] = "0x" + m.group(1)
     return ph
 
 
 def version():
     p = subprocess.run([CRASH, "--version"], capture_output=True, text=True)
     return p.stdout.split()[1]
+
+
+SOLO = ("p ", "p/", "set ", "search ")  # value history ($N) / context / slow: own process
 
 
 def record(scenario, man, entry):
@@ -136,8 +149,10 @@ def record(scenario, man, entry):
     if outdir.exists():
         shutil.rmtree(outdir)
     outdir.mkdir(parents=True)
-    jobs = []
+    (stage / "out").mkdir()
+    jobs = []          # (kind, mode, command)
     skipped = []
+    seen = set()
     for kind, cmd in load_commands():
         if kind != "all" and not entry["primary"]:
             continue
@@ -146,30 +161,64 @@ def record(scenario, man, entry):
         except KeyError as e:
             skipped.append({"command": cmd, "reason": f"no value for {e}"})
             continue
-        pre = [f"{MODLOAD} > /dev/null"] if kind == "mod" else []
-        key = (tuple(pre), filled)
-        if key in [(tuple(j[1]), j[2]) for j in jobs]:
+        if kind == "mod":
+            mode = "mod-session"
+        elif filled.startswith(SOLO):
+            mode = "process"
+        else:
+            mode = "session"
+        if (mode == "mod-session", filled) in seen:
             continue
-        jobs.append((kind, pre, filled))
-    results = [None] * len(jobs)
+        seen.add((mode == "mod-session", filled))
+        jobs.append((kind, mode, filled))
+    names = [f"{i:03d}.out" for i in range(len(jobs))]
+    # sessions: one crash process each, every command redirected to its own file
+    sessions = {"session": [], "mod-session": []}
+    for i, (kind, mode, cmd) in enumerate(jobs):
+        if mode in sessions:
+            sessions[mode].append(i)
+    if sessions["mod-session"]:
+        sessions["mod-session"].insert(0, None)  # the module load itself is not recorded here
+    tasks = []
+    for mode, idxs in sessions.items():
+        if idxs:
+            lines = [f"{MODLOAD} > /dev/null" if i is None else f"{jobs[i][2]} > out/{names[i]}"
+                     for i in idxs]
+            tasks.append((mode, [i for i in idxs if i is not None], lines))
+    for i, (kind, mode, cmd) in enumerate(jobs):
+        if mode == "process":
+            tasks.append((mode, [i], [cmd]))
+    status = {}
     with concurrent.futures.ThreadPoolExecutor(JOBS) as ex:
-        futs = {ex.submit(run_crash, stage, files, pre + [cmd]): i
-                for i, (kind, pre, cmd) in enumerate(jobs)}
+        futs = {ex.submit(run_crash, stage, files, lines): (mode, idxs)
+                for mode, idxs, lines in tasks}
         for fut in concurrent.futures.as_completed(futs):
-            results[futs[fut]] = fut.result()
+            mode, idxs = futs[fut]
+            rc, out, secs = fut.result()
+            for i in idxs:
+                status[i] = (rc, round(secs, 2))
+                if mode == "process":
+                    (stage / "out" / names[i]).write_bytes(out)
+            if mode != "process":
+                (stage / f"{mode}.console").write_bytes(out)
     index = {"crash_version": version(), "scenario": scenario, "dump": entry["name"],
              "crash_argv": ["crash", "-s", "vmlinux", *files],
              "working_directory_files": ["vmlinux", "pycrash_test.ko", *files],
              "commands": [], "skipped": skipped}
-    for i, ((kind, pre, cmd), (rc, out, secs)) in enumerate(zip(jobs, results)):
-        fn = f"{i:03d}.out"
-        (outdir / fn).write_bytes(out)
-        index["commands"].append({"command": cmd, "file": fn, "set": kind, "session_prefix": pre,
-                                  "exit_status": rc, "seconds": round(secs, 2),
-                                  "bytes": len(out)})
+    for i, (kind, mode, cmd) in enumerate(jobs):
+        src = stage / "out" / names[i]
+        data = src.read_bytes() if src.exists() else b""
+        (outdir / names[i]).write_bytes(data)
+        rc, secs = status[i]
+        index["commands"].append({
+            "command": cmd, "file": names[i], "set": kind, "mode": mode,
+            "session_prefix": [MODLOAD] if mode == "mod-session" else [],
+            "exit_status": rc, "seconds": secs, "bytes": len(data),
+            "missing": not src.exists()})
     (outdir / "index.json").write_text(json.dumps(index, indent=1) + "\n")
-    bad = [c["command"] for c in index["commands"] if c["exit_status"] != 0]
-    print(f"{scenario}/{entry['name']}: {len(jobs)} commands, nonzero exit: {bad}", flush=True)
+    bad = [c["command"] for c in index["commands"] if c["exit_status"] != 0 or c["missing"]]
+    print(f"{scenario}/{entry['name']}: {len(jobs)} commands, {len(tasks)} crash runs, "
+          f"problems: {bad}", flush=True)
 
 
 def main():
@@ -178,7 +227,7 @@ def main():
     mpath = HERE / scenario / "manifest.json"
     man = json.loads(mpath.read_text())
     primary = next(d for d in man["dumps"] if d["primary"])
-    if "placeholders" not in man:
+    if True:  # cheap: always recompute
         stage, files = stage_dump(scenario, man, primary)
         man["placeholders"] = placeholders(scenario, man, stage, files)
         mpath.write_text(json.dumps(man, indent=1) + "\n")
@@ -186,6 +235,11 @@ def main():
         if only and entry["name"] not in only:
             continue
         record(scenario, man, entry)
+        if entry["primary"] and man.get("panic"):
+            out = (HERE / scenario / "crash" / entry["name"] / "000.out").read_text()
+            m = re.search(r'^\s+PANIC: (.*)$', out, re.M)
+            man["panic"]["crash_sys_panic"] = m.group(1) if m else None
+            mpath.write_text(json.dumps(man, indent=1) + "\n")
 
 
 if __name__ == "__main__":
