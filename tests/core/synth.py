@@ -251,7 +251,7 @@ class Machine:
 def write_elf(path: Path, m: Machine, *, segments: list[tuple[int, int, int]] | None = None,
               e_flags: int = 0, notes: bytes | None = None, text_segment: bool = True,
               truncate_to: int | None = None,
-              extra_loads: list[tuple[int, int, int, int]] = ()) -> Path:
+              extra_loads: list[tuple[int, int, int, int]] = (), xnum: bool = False) -> Path:
     """ELF64 ET_CORE. ``segments``: (paddr, memsz, filesz) per PT_LOAD; default: one per
     RAM range, full. A kexec-style kernel-text segment (vaddr in the text mapping)
     is added when ``text_segment``."""
@@ -277,11 +277,16 @@ def write_elf(path: Path, m: Machine, *, segments: list[tuple[int, int, int]] | 
                              pa % (1 << 64), filesz, memsz, PAGE)
         body += m.mem[pa:pa + filesz] if pa >= 0 else bytes(filesz)
         data_off += filesz
+    # PN_XNUM: e_phnum = 0xffff and the real count in section header 0's sh_info, as
+    # makedumpfile -E writes when there are 65535 or more program headers.
+    shoff = off + len(body) if xnum else 0
     ehdr = b"\x7fELF" + bytes([2, 1, 1, 0]) + bytes(8)
-    ehdr += struct.pack("<HHIQQQIHHHHHH", 4, 62, 1, 0, phoff, 0, e_flags, 64, 56, phnum,
-                        64, 0, 0)
+    ehdr += struct.pack("<HHIQQQIHHHHHH", 4, 62, 1, 0, phoff, shoff, e_flags, 64, 56,
+                        0xFFFF if xnum else phnum, 64, 1 if xnum else 0, 0)
     blob = ehdr + phdrs + notes
     blob = blob.ljust(off, b"\0") + body
+    if xnum:
+        blob += struct.pack("<IIQQQQIIQQ", 0, 0, 0, 0, 0, 0, 0, phnum, 0, 0)
     if truncate_to is not None:
         blob = blob[:truncate_to]
     path.write_bytes(blob)

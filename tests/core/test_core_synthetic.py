@@ -539,11 +539,14 @@ def test_kcore_layout(tmp_path):
         assert d.layout.page_offset_base == m.page_offset_base
 
 
-def test_many_segments(tmp_path):
-    """makedumpfile -E can write thousands of PT_LOADs; one per page here."""
+@pytest.mark.parametrize("xnum", [False, True], ids=["phnum", "pn_xnum"])
+def test_many_segments(tmp_path, xnum):
+    """makedumpfile -E can write thousands of PT_LOADs (65535 or more: e_phnum is
+    PN_XNUM and the count lives in section header 0); one per page here."""
     m = synth.Machine(seed=13)
     segs = [(pfn * PAGE, PAGE, PAGE if pfn % 3 else 0) for pfn in range(0x100, 0x800)]
-    p = synth.write_elf(tmp_path / "many.elf", m, segments=segs, text_segment=False)
+    p = synth.write_elf(tmp_path / "many.elf", m, segments=segs, text_segment=False,
+                        xnum=xnum)
     with open_dump(p) as d:
         for pfn in (0x101, 0x103, 0x7FF):
             assert d.read(pfn * PAGE, PAGE, physical=True) == m.page(pfn)
