@@ -245,10 +245,17 @@ class Eval(Command):
         if not words:
             raise CommandError("usage: eval [-b][-l] (expression) | value")
         lookup = symbol_lookup(ctx)
-        # crash: an argument that starts with "(" is the whole expression.
-        for word in words:
+        # crash keeps a parenthesized expression as one argument, and such an argument is
+        # the whole expression (anything after it is ignored).
+        for i, word in enumerate(words):
             if word.startswith("("):
-                return EvalResult(word, evaluate(word, lookup), args.bits)
+                group = [word]
+                for following in words[i + 1:]:
+                    if ")" in group[-1]:
+                        break
+                    group.append(following)
+                expression = " ".join(group)
+                return EvalResult(expression, evaluate(expression, lookup), args.bits)
         expression = "(" + " ".join(words).strip() + ")"
         return EvalResult(expression, evaluate(expression, lookup), args.bits)
 

@@ -65,6 +65,8 @@ def test_bits_wrap_at_77_columns() -> None:
 def test_command(run) -> None:
     assert run("eval 0x1000 * 4").startswith("hexadecimal: 4000  (16KB)\n")
     assert run("eval (1+2)").startswith("hexadecimal: 3  \n")
+    # A parenthesized expression is one argument, even with blanks; what follows is ignored.
+    assert run("eval (1 + 2) 3").startswith("hexadecimal: 3  \n")
     banner = run("sym linux_banner").split()[0]
     assert run("eval linux_banner + 1").startswith(f"hexadecimal: {int(banner, 16) + 1:x}  ")
 
