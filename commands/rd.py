@@ -219,6 +219,25 @@ def _display_ascii(reader: _Reader, view: MemoryView, out: list[str]) -> None:
     out.append("\n")
 
 
+def symbol_not_found(ctx: CommandContext, word: str) -> list[str]:
+    """crash's answer to an unknown symbol: the symbols whose names contain it."""
+    lines = [f"symbol not found: {word}\n", "possible alternatives:\n"]
+    try:
+        from pycrash.commands.sym import symbol_line
+
+        from pycrash.kernel.symbols import symbol_table
+
+        table = symbol_table(ctx.session)
+        found = [
+            "  " + symbol_line(ctx, table, s, show_line=False,
+                               show_module=s.module is not None).text + "\n"
+            for s in table.query(word)
+        ]
+    except Exception:  # noqa: BLE001 - no symbol table: nothing to suggest
+        found = []
+    return lines + (found or ["  (none found)\n"])
+
+
 def dump_words(ctx: CommandContext, address: int, words: int, *, symbolic: bool) -> list[str]:
     """crash's raw_data_dump: 64-bit words with the ASCII column (``struct -r``)."""
     out: list[str] = []
@@ -275,8 +294,7 @@ class Rd(Command):
     def run(self, ctx: CommandContext, args: argparse.Namespace) -> list[str]:
         view, raw_file = self._view(ctx, args)
         if view is None:
-            return [f"symbol not found: {args.address}\n", "possible alternatives:\n",
-                    "  (none found)\n"]
+            return symbol_not_found(ctx, args.address)
         out: list[str] = []
         if raw_file is not None:
             return self._raw(ctx, view, raw_file)

@@ -31,6 +31,10 @@ class StructRequest:
     cpus: list[int] | None
 
 
+class _UnknownSymbol(Exception):
+    """An address argument that is neither a number nor a symbol."""
+
+
 def _symbol_address(ctx: CommandContext, word: str) -> int | None:
     try:
         return ctx.session.prog.symbol(word).address
@@ -73,10 +77,12 @@ class _Datatype(Command):
         if args.fileaddr:
             raise CommandError("-f option is not supported")
         radix = 16 if args.hex else 10 if args.dec else int(ctx.session.settings.get("radix", 10))
-        request = self._request(ctx, args)
-        if request is None:
-            return [f"symbol not found: {args.rest[0]}\n", "possible alternatives:\n",
-                    "  (none found)\n"]
+        try:
+            request = self._request(ctx, args)
+        except _UnknownSymbol as unknown:
+            from pycrash.commands.rd import symbol_not_found
+
+            return symbol_not_found(ctx, str(unknown))
         out: list[str] = []
         if request.address is None:
             self._declaration(ctx, request, radix, args.offsets, out)
@@ -95,7 +101,7 @@ class _Datatype(Command):
 
     # -- arguments ---------------------------------------------------------------------------
 
-    def _request(self, ctx: CommandContext, args: argparse.Namespace) -> StructRequest | None:
+    def _request(self, ctx: CommandContext, args: argparse.Namespace) -> StructRequest:
         spec = args.spec
         if spec.endswith(",") or spec.endswith("."):
             raise CommandError(f"invalid format: {spec}")
@@ -120,7 +126,7 @@ class _Datatype(Command):
             else:
                 found = _symbol_address(ctx, word)
                 if found is None:
-                    return None
+                    raise _UnknownSymbol(word)
                 address = found
         datatype = find_datatype(ctx.session.prog, name)
         if datatype is None:
