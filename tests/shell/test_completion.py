@@ -193,15 +193,17 @@ def test_member_path_matches_crash_struct_output(candidates: Candidates) -> None
     in the same order (anonymous struct/union members included)."""
     if not _has_recordings():
         pytest.skip("crash recordings of the sample dumps are not committed yet")
+    # Lines of the "mod" set were recorded after "mod -s pycrash_test" (module types).
     recorded = [
-        line
-        for line in testing.crash_commands("sysrq", "zlib31")
+        (line, module_loaded)
+        for module_loaded in (False, True)
+        for line in testing.crash_commands("sysrq", "zlib31", module_loaded=module_loaded)
         if re.fullmatch(r"(struct|union) -o \w+", line)
     ]
     assert recorded, "the recordings should have struct -o / union -o lines"
-    for line in recorded:
+    for line, module_loaded in recorded:
         name = line.split()[-1]
-        text = testing.crash_output("sysrq", "zlib31", line)
+        text = testing.crash_output("sysrq", "zlib31", line, module_loaded=module_loaded)
         crash_members = []
         for out_line in text.splitlines():
             match = _CRASH_MEMBER.match(out_line)
