@@ -609,9 +609,9 @@ def printk_safe_text(
     """
     if not _has_debuginfo(session):
         return ""
-    # Check the ELF symbol table first: it is cheap, while the types need the DWARF.
-    if all(session.symbol_address(name) is None for name in ("nmi_print_seq", "safe_print_seq")):
-        return ""
+    names = ("nmi_print_seq", "safe_print_seq")
+    if not getattr(session, "prog_loaded", True) and not _vmlinux_mentions(session, names):
+        return ""  # neither name is anywhere in the vmlinux: no need to load its DWARF
     prog = session.prog
     try:
         seq_buf_type = prog.type("struct printk_safe_seq_buf")
@@ -643,6 +643,53 @@ def printk_safe_text(
             data = prog.read(seq_buf.buffer.address_, buffer_size)[: min(length, buffer_size)]
             out.append(_safe_buffer_text(data, name, header, text_only, show_level))
     return "".join(out)
+
+
+def _vmlinux_mentions(session: Any, names: tuple[str, ...]) -> bool:
+    """Whether any of ``names`` is a string of the vmlinux's symbol string table.
+
+    Absence from ``.strtab`` proves the kernel has no such symbol; reading that one section
+    costs far less than loading the DWARF or building the symbol table.  True when the
+    file cannot be parsed (the caller then looks properly).
+    """
+    path = getattr(session, "vmlinux_path", None)
+    if path is None:
+        return False
+    try:
+        strtab = _elf_section(path, ".strtab")
+    except (OSError, ValueError, struct.error):
+        return True
+    if strtab is None:
+        return True
+    return any(strtab.find(b"\0" + name.encode() + b"\0") >= 0 for name in names)
+
+
+def _elf_section(path: str, wanted: str) -> bytes | None:
+    """The contents of one section of a 64-bit little-endian ELF file (None if absent)."""
+    with open(path, "rb") as file:
+        header = file.read(64)
+        if header[:4] != b"\x7fELF" or header[4] != 2 or header[5] != 1:
+            raise ValueError("not a 64-bit little-endian ELF file")
+        shoff, = struct.unpack_from("<Q", header, 0x28)
+        shentsize, shnum, shstrndx = struct.unpack_from("<HHH", header, 0x3A)
+        file.seek(shoff)
+        table = file.read(shentsize * shnum)
+
+        def section(index: int) -> tuple[int, int, int]:
+            name, = struct.unpack_from("<I", table, index * shentsize)
+            offset, size = struct.unpack_from("<QQ", table, index * shentsize + 0x18)
+            return name, offset, size
+
+        _, names_offset, names_size = section(shstrndx)
+        file.seek(names_offset)
+        section_names = file.read(names_size)
+        for index in range(shnum):
+            name, offset, size = section(index)
+            end = section_names.find(b"\0", name)
+            if section_names[name:end].decode("ascii", "replace") == wanted:
+                file.seek(offset)
+                return file.read(size)
+    return None
 
 
 def _safe_buffer_text(
