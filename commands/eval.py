@@ -228,13 +228,11 @@ class Eval(Command):
         "<< >> and # for power), and shows the result in hexadecimal, decimal, octal and\n"
         "binary. Values are symbols or numbers, decimal unless they cannot be (use 0x), with an\n"
         "optional k, m or g multiplier. An expression with redirection characters must be put\n"
-        "in parentheses.\n"
-        "  -b  also list the bits set in the result.\n"
-        "  -l  numbers are 64-bit long longs (the default on 64-bit kernels)."
+        "in parentheses. On a 64-bit kernel -l changes nothing."
     )
     arguments = (
-        Arg("-b", dest="bits", action="store_true", help="list the bits set"),
-        Arg("-l", dest="longlong", action="store_true", help="64-bit values"),
+        Arg("-b", dest="bits", action="store_true", help="also list the bits set in the result"),
+        Arg("-l", dest="longlong", action="store_true", help="64-bit (long long) values"),
         Arg("expression", nargs=argparse.REMAINDER, complete=Complete.EXPRESSION),
     )
     needs_debuginfo = False

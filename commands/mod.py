@@ -159,27 +159,23 @@ class Mod(Command):
     description = (
         "With no argument, displays basic information about the currently installed modules:\n"
         "the address of the module structure, its name, base address, size, and the object\n"
-        "file whose symbols and debuginfo are loaded.\n"
-        "  -s module [objfile]  load the symbolic and debugging data of one module\n"
-        "  -d module            delete the symbolic and debugging data of one module\n"
-        "  -S [directory]       load the symbolic and debugging data of all modules\n"
-        "  -D                   delete the symbolic and debugging data of all modules\n"
-        "  -t                   display the contents of the module taint field\n"
-        "  -r                   read all debuginfo immediately (accepted, no effect)\n"
-        "  -R                   reinitialize the module data\n"
-        "  -o                   old-style module symbol loading (accepted, no effect)\n"
-        "  -g                   add section symbols (accepted, no effect)"
+        "file whose symbols and debuginfo are loaded. Loading a module's object file (-s, -S)\n"
+        "gives sym its symbols and source lines, and every other command its types and\n"
+        "variables."
     )
     arguments = (
-        Arg("-s", dest="load", metavar="module", help="load one module's symbols"),
-        Arg("-d", dest="delete", metavar="module", help="delete one module's symbols"),
-        Arg("-S", dest="load_all", action="store_true", help="load all modules' symbols"),
-        Arg("-D", dest="delete_all", action="store_true", help="delete all modules' symbols"),
-        Arg("-t", dest="taints", action="store_true", help="show module taints"),
-        Arg("-r", dest="readnow", action="store_true", help="read debuginfo now"),
-        Arg("-R", dest="reinit", action="store_true", help="reinitialize module data"),
-        Arg("-o", dest="old", action="store_true", help="old-style symbol loading"),
-        Arg("-g", dest="sections", action="store_true", help="section symbols"),
+        Arg("-s", dest="load", metavar="module",
+            help="load the module's symbols and debuginfo (from file)"),
+        Arg("-d", dest="delete", metavar="module", help="drop the module's symbols and debuginfo"),
+        Arg("-S", dest="load_all", action="store_true",
+            help="load every module's symbols and debuginfo (from the directory in file)"),
+        Arg("-D", dest="delete_all", action="store_true",
+            help="drop every module's symbols and debuginfo"),
+        Arg("-t", dest="taints", action="store_true", help="show the modules' taint flags"),
+        Arg("-r", dest="readnow", action="store_true", help="read debuginfo now (no effect)"),
+        Arg("-R", dest="reinit", action="store_true", help="re-read the module list"),
+        Arg("-o", dest="old", action="store_true", help="old-style loading (no effect)"),
+        Arg("-g", dest="sections", action="store_true", help="section symbols (no effect)"),
         Arg("file", nargs="?", complete=Complete.FILE, help="object file or directory"),
     )
 

@@ -168,13 +168,7 @@ class Sym(Command):
         "Translates a symbol to its virtual address, or a static kernel virtual address to its\n"
         "symbol, or to symbol-plus-offset. The symbol type is shown in parentheses and, for\n"
         "text, the source file and line. Module symbols are followed by the module name in\n"
-        "brackets.\n"
-        "  -l          dump all symbols and their values\n"
-        "  -M          dump the current set of module symbols\n"
-        "  -m module   dump the symbols of one module\n"
-        "  -p          display the target symbol and the previous symbol\n"
-        "  -n          display the target symbol and the next symbol\n"
-        "  -q string   search for all symbols containing string"
+        "brackets. Offsets are shown in the output radix (set radix)."
     )
     arguments = (
         Arg("-l", "-L", dest="all", action="store_true", help="dump all symbols"),

@@ -326,16 +326,14 @@ class Vtop(Command):
     description = (
         "Translates a user or kernel virtual address to its physical address, showing every\n"
         "page-table entry used, the PTE's flags and the page's struct page. For a user\n"
-        "address the vm_area_struct holding it is shown as well.\n"
-        "  -u        the address is a user virtual address\n"
-        "  -k        the address is a kernel virtual address\n"
-        "  -c [pid | taskp]  translate in the context of this task (default: current)"
+        "address the vm_area_struct holding it is shown as well. Without -c, user addresses\n"
+        "are translated in the current context's address space."
     )
     arguments = (
-        Arg("-u", dest="user", action="store_true", help="user virtual address"),
-        Arg("-k", dest="kernel", action="store_true", help="kernel virtual address"),
+        Arg("-u", dest="user", action="store_true", help="the address is a user address"),
+        Arg("-k", dest="kernel", action="store_true", help="the address is a kernel address"),
         Arg("-c", dest="context", metavar="pid|taskp", complete=Complete.TASK,
-            help="task context"),
+            help="translate in this task's address space"),
         Arg("address", nargs="+", help="virtual address (hexadecimal)"),
     )
 
