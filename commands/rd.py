@@ -238,10 +238,12 @@ def symbol_not_found(ctx: CommandContext, word: str) -> list[str]:
     return lines + (found or ["  (none found)\n"])
 
 
-def dump_words(ctx: CommandContext, address: int, words: int, *, symbolic: bool) -> list[str]:
-    """crash's raw_data_dump: 64-bit words with the ASCII column (``struct -r``)."""
+def dump_units(ctx: CommandContext, address: int, count: int, size: int = 8, *,
+               symbolic: bool = False) -> list[str]:
+    """crash's raw_data_dump: ``count`` units of ``size`` bytes with the ASCII column
+    (``struct -r``)."""
     out: list[str] = []
-    view = MemoryView(address, words, ascii_column=not symbolic, symbolic=symbolic)
+    view = MemoryView(address, count, size=size, ascii_column=not symbolic, symbolic=symbolic)
     try:
         display(ctx, view, out)
     except _Fault as fault:

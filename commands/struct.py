@@ -18,7 +18,7 @@ from pycrash.format import kernel_space_start, value_printer
 from pycrash.format.ctype import ptype
 from pycrash.format.deref import Dereferencer
 from pycrash.format.layout import OffsetState, offset_line, pick_member, pick_member_path
-from pycrash.kernel.datatype import Datatype, find_datatype, member_offset
+from pycrash.kernel.datatype import Datatype, find_datatype, member_offset, member_size
 
 
 @dataclass
@@ -199,7 +199,7 @@ class _Datatype(Command):
             if len(members) > 1 and args.raw:
                 raise CommandError("only one structure member allowed with -r")
             for member in members:
-                if member is not None and _member_type_check(datatype, member) is None:
+                if member is not None and not _member_exists(datatype, member):
                     raise CommandError(
                         f"invalid data structure reference: {datatype.name}.{member}"
                     )
@@ -237,9 +237,10 @@ def _cpu_count(ctx: CommandContext) -> int:
     return len(ctx.session.dump.cpus) or 1
 
 
-def _member_type_check(datatype: Datatype, member: str) -> int | None:
+def _member_exists(datatype: Datatype, member: str) -> bool:
+    """crash's member_to_datatype check: the first name of a member path is a member."""
     head = member.split(".", 1)[0].split("[", 1)[0]
-    return member_offset(datatype.type, head)
+    return member_offset(datatype.type, head) is not None
 
 
 def declaration_lines(datatype: Datatype, radix: int, offsets: bool, *,
@@ -345,20 +346,23 @@ def _dereferenced(ctx: CommandContext, datatype: Datatype, address: int,
 
 def _raw_lines(ctx: CommandContext, datatype: Datatype, member: str | None,
                address: int) -> list[str]:
-    from pycrash.commands.rd import dump_words
+    """crash's raw_data_dump of a structure or one member: 64-bit words with ASCII, or one
+    8/16/32-bit unit for a member of that size."""
+    from pycrash.commands.rd import dump_units
 
     length = datatype.size
     if member is not None:
         offset = member_offset(datatype.type, member)
-        if offset is None:
+        size = member_size(datatype.type, member)
+        if "." in member or "[" in member:
+            # crash finds no size for a nested member path
+            raise CommandError("invalid count request: 0")
+        if offset is None or size is None:
             raise CommandError(f"invalid data structure reference: {datatype.name}.{member}")
         address += offset
-        real = datatype.real
-        length = next(
-            (m.type.size for m in real.members if m.name == member and m.type.size), 8
-        )
-    words = (length + 7) // 8
-    return dump_words(ctx, address, words, symbolic=False)
+        length = size
+    unit = length if length in (1, 2, 4) else 8
+    return dump_units(ctx, address, (length + 7) // 8, unit)
 
 
 @register

@@ -12,7 +12,7 @@ import dataclasses
 import drgn
 from drgn import TypeKind
 
-__all__ = ["Datatype", "find_datatype", "member_offset", "strip_typedefs"]
+__all__ = ["Datatype", "find_datatype", "member_offset", "member_size", "strip_typedefs"]
 
 AGGREGATES = (TypeKind.STRUCT, TypeKind.UNION, TypeKind.CLASS)
 
@@ -81,4 +81,20 @@ def member_offset(type_: drgn.Type, name: str) -> int | None:
             inner = member_offset(member.type, name)
             if inner is not None:
                 return member.bit_offset // 8 + inner
+    return None
+
+
+def member_size(type_: drgn.Type, name: str) -> int | None:
+    """Size in bytes of member ``name`` (found like :func:`member_offset`), or None."""
+    real = strip_typedefs(type_)
+    if real.kind not in AGGREGATES or not real.is_complete():
+        return None
+    for member in real.members:
+        if member.name == name:
+            return drgn.sizeof(member.type)
+    for member in real.members:
+        if member.name is None:
+            inner = member_size(member.type, name)
+            if inner is not None:
+                return inner
     return None
