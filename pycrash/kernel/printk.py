@@ -646,7 +646,7 @@ def printk_safe_text(
 
 
 def _vmlinux_mentions(session: Any, names: tuple[str, ...]) -> bool:
-    """Whether any of ``names`` is a string of the vmlinux's symbol string table.
+    """Whether any of ``names`` may be a string of the vmlinux's symbol string table.
 
     Absence from ``.strtab`` proves the kernel has no such symbol; reading that one section
     costs far less than loading the DWARF or building the symbol table.  True when the
@@ -661,7 +661,10 @@ def _vmlinux_mentions(session: Any, names: tuple[str, ...]) -> bool:
         return True
     if strtab is None:
         return True
-    return any(strtab.find(b"\0" + name.encode() + b"\0") >= 0 for name in names)
+    # The linker merges string tails ("schedule" may be the end of "__schedule"), so only
+    # the terminating NUL can be required; a longer name ending the same way merely sends
+    # the caller down the slow path.
+    return any(strtab.find(name.encode() + b"\0") >= 0 for name in names)
 
 
 def _elf_section(path: str, wanted: str) -> bytes | None:
