@@ -114,3 +114,24 @@ def test_errors(run) -> None:
     assert run("struct list_head nosuch_symbol") == (
         "symbol not found: nosuch_symbol\npossible alternatives:\n  (none found)\n"
     )
+
+
+def test_dereference_pointer_members(run, manifest) -> None:
+    task = manifest["placeholders"]["panic_task"]
+    lines = run(f"struct -p task_struct.sched_class,comm {task}").splitlines()
+    # the panic task is an ordinary (CFS) task: its class is the fair_sched_class variable
+    assert re.fullmatch(r"  const struct sched_class \*sched_class = 0x[0-9a-f]+", lines[0])
+    assert lines[1] == "  -> <fair_sched_class> {"
+    assert lines[2].startswith("       enqueue_task = 0x") and "<enqueue_task_fair>" in lines[2]
+    assert lines[-2] == "     }"
+    assert lines[-1].startswith(f'  comm = "{manifest["panic"]["comm"]}')
+
+
+def test_raw_member_is_one_unit_of_its_size(run, manifest) -> None:
+    task = int(manifest["placeholders"]["panic_task"], 16)
+    pid = manifest["panic"]["pid"]
+    offset = int(run("struct task_struct.pid").split("[")[1].split("]")[0])
+    line = run(f"struct -r task_struct.pid {task:x}")
+    text = pid.to_bytes(4, "little").decode("latin-1")
+    shown = "".join(c if 0x20 <= ord(c) < 0x7F else "." for c in text)
+    assert line == f"{task + offset:16x}:  {pid:08x}" + " " * 30 + shown + "\n"
