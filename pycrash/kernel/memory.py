@@ -22,12 +22,15 @@ if TYPE_CHECKING:
 __all__ = [
     "PageInfo",
     "btop",
+    "online_pgdats",
     "page_flag_names",
     "page_info",
+    "page_offset_base",
     "paddr_print_width",
     "pfn_to_page",
     "ptob",
     "ptov",
+    "vmemmap_base",
 ]
 
 # x86-64 __PHYSICAL_MASK_SHIFT is 52 (arch/x86/include/asm/page_64_types.h).
@@ -53,7 +56,9 @@ def page_offset_base(session: Session) -> int:
     base = session.dump.layout.page_offset_base
     if base is None:
         address = session.symbol_address("page_offset_base")
-        base = session.dump.read_u64(address) if address else 0xFFFF888000000000
+        # The unrandomized defaults (mm.rst): 4-level and 5-level paging.
+        default = 0xFF11000000000000 if session.dump.paging_levels == 5 else 0xFFFF888000000000
+        base = session.dump.read_u64(address) if address else default
     return base
 
 
@@ -66,7 +71,8 @@ def vmemmap_base(session: Session) -> int:
     base = session.dump.layout.vmemmap_base
     if base is None:
         address = session.symbol_address("vmemmap_base")
-        base = session.dump.read_u64(address) if address else 0xFFFFEA0000000000
+        default = 0xFFD4000000000000 if session.dump.paging_levels == 5 else 0xFFFFEA0000000000
+        base = session.dump.read_u64(address) if address else default
     return base
 
 
