@@ -13,7 +13,10 @@ SCENARIO = "sysrq"
 
 
 def _placeholders(scenario: str = SCENARIO) -> dict[str, str]:
-    return testing.manifest(scenario)["placeholders"]
+    placeholders = testing.manifest(scenario).get("placeholders", {})
+    if "linux_banner" not in placeholders or "sleep_pid" not in placeholders:
+        pytest.skip(f"{scenario}: no addresses recorded for it")  # e.g. the "live" capture
+    return placeholders
 
 
 @pytest.mark.parametrize("scenario", testing.scenarios())
