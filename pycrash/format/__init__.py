@@ -76,16 +76,23 @@ def value_printer(session: Session, *, fmt: str | None = None, radix: int | None
     def annotate(address: int) -> str | None:
         if address < kernel_start:
             return None
-        return symbolize(prog, address, kernel_start) or module_symbolize(session, address)
+        found = _module_symbol(session, address)
+        if found is None:
+            return symbolize(prog, address, kernel_start)
+        # Inside a module: gdb's own symbol if it has one (named as crash's module table
+        # names that address: "pycrash_test_exit", not its alias "cleanup_module"), else
+        # crash's fallback, the nearest module symbol below ("<_note_9+332>").
+        name, offset = found
+        own = symbolize(prog, address, kernel_start)
+        if own is not None and offset and own.partition("+")[2] != str(offset):
+            return own
+        return f"{name}+{offset}" if offset else name
 
     return ValuePrinter(options, annotate, prog.read)
 
 
-def module_symbolize(session: Session, address: int) -> str | None:
-    """crash's fallback for addresses gdb has no symbol for: inside a module, the nearest
-    module symbol below (``<_note_9+332>`` for a module's string literal)."""
-    if address < kernel_space_start(session):
-        return None
+def _module_symbol(session: Session, address: int) -> tuple[str, int] | None:
+    """crash's value_search_module: the nearest module symbol at or below ``address``."""
     try:
         from pycrash.kernel.symbols import symbol_table
 
@@ -98,4 +105,16 @@ def module_symbolize(session: Session, address: int) -> str | None:
     if found is None:
         return None
     sym, offset = found
-    return f"{sym.name}+{offset}" if offset else sym.name
+    return sym.name, offset
+
+
+def module_symbolize(session: Session, address: int) -> str | None:
+    """crash's fallback for addresses gdb has no symbol for: inside a module, the nearest
+    module symbol below (``<_note_9+332>`` for a module's string literal)."""
+    if address < kernel_space_start(session):
+        return None
+    found = _module_symbol(session, address)
+    if found is None:
+        return None
+    name, offset = found
+    return f"{name}+{offset}" if offset else name
