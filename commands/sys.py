@@ -9,16 +9,12 @@ from pycrash.api import Arg, Command, CommandContext, CommandError, register
 from pycrash.kernel import printk, sysinfo, utsname
 from pycrash.kernel.sysinfo import SysinfoError
 
-# The labels crash right-aligns in 12 columns, in its order.
-_LABELS = ("KERNEL", "DUMPFILE", "CPUS", "DATE", "UPTIME", "LOAD AVERAGE", "TASKS",
-           "NODENAME", "RELEASE", "VERSION", "MACHINE", "MEMORY", "PANIC")
-
 
 @dataclasses.dataclass
 class SysData:
     """``sys`` output: the summary fields in crash's order, or one of the sub-reports."""
 
-    kind: str  # "summary", "taint", "config", "dmi"
+    kind: str  # "summary", "taint", "config", "dmi", "syscalls"
     fields: dict[str, Any] = dataclasses.field(default_factory=dict)
     lines: list[str] = dataclasses.field(default_factory=list)
 
