@@ -148,6 +148,9 @@ class _Print(Command):
         if not words:
             raise CommandError("usage: p [-x|-d][-u] expression")
         radix = 16 if args.hex else 10 if args.dec else None
+        if words[0].startswith("/") and len(words) > 1:
+            # gdb's "p /x EXPR" spelling: crash hands it to gdb as typed (no leader)
+            return _formatted(words[0][1:])._print(ctx, " ".join(words[1:]), radix, None)
         first = words[0]
         cpuspec = None
         if ":" in first:
@@ -276,15 +279,23 @@ class Print(_Print):
     aliases = ("print",)
 
 
+_FORMATS = ("x", "d", "u", "o", "t", "c", "a", "z")
+
+
 def _format_command(letter: str) -> type[_Print]:
-    cls = type(f"PrintFormat_{letter}", (_Print,), {
+    return type(f"PrintFormat_{letter}", (_Print,), {
         "name": f"p/{letter}",
         "fmt": letter,
         "summary": f"print with gdb's /{letter} format",
         "__module__": __name__,
     })
-    return register(cls)
 
 
-for _letter in ("x", "d", "u", "o", "t", "c", "a", "z"):
-    _format_command(_letter)
+_FORMAT_COMMANDS = {letter: register(_format_command(letter)) for letter in _FORMATS}
+
+
+def _formatted(letter: str) -> _Print:
+    cls = _FORMAT_COMMANDS.get(letter)
+    if cls is None:
+        raise CommandError(f"Undefined output format \"{letter}\".")
+    return cls()
