@@ -119,12 +119,16 @@ class CommandContext:
     def progress(self, items: Iterable[Any], label: str, total: int | None = None) -> Iterator[Any]:
         """Iterate ``items``, reporting progress of a long walk (shown only on a terminal)."""
         hook = self.progress_hook
-        for done, item in enumerate(items, 1):
-            yield item
-            if hook is not None and done % 64 == 0:
-                hook(label, done, total)
-        if hook is not None:
-            hook(label, -1, total)  # -1: finished; the shell clears its progress line
+        try:
+            for done, item in enumerate(items, 1):
+                yield item
+                if hook is not None and done % 64 == 0:
+                    hook(label, done, total)
+        finally:
+            if hook is not None:
+                # -1: finished (or failed); the shell clears its progress line before any
+                # error message is printed
+                hook(label, -1, total)
 
     def warn(self, message: str) -> None:
         """A one-line warning that does not stop the command (goes to stderr)."""

@@ -2,7 +2,7 @@
 
 A line is ``WORD ARGS... [| shell pipeline]`` or ``WORD ARGS... [> file | >> file]`` or
 ``!shell command``.  The command's output is collected, then handed to the pipeline, the file,
-the pager (``less -E -X`` when ``set scroll on`` and the output is a terminal taller than the
+the pager (``less -E -X -R`` when ``set scroll on`` and the output is a terminal taller than the
 screen) or the output stream.  Only the text the user typed after ``|`` or ``!`` ever reaches a
 shell; the dump's contents are written to the pipeline's standard input.
 
@@ -37,7 +37,8 @@ if TYPE_CHECKING:
 
 __all__ = ["CommandLine", "Runner", "parse_line", "split_commands"]
 
-PAGER = ["less", "-E", "-X"]
+# -R: let highlighted output keep its colours
+PAGER = ["less", "-E", "-X", "-R"]
 
 
 @dataclasses.dataclass
@@ -276,7 +277,7 @@ class Runner:
             status = self._invoke(cls, argv, buffer)
         finally:
             try:
-                self._deliver(buffer.getvalue(), parsed, redirect_file)
+                self._deliver(buffer.getvalue(), parsed, redirect_file, cls)
             finally:
                 if redirect_file is not None:
                     redirect_file.close()
@@ -345,8 +346,17 @@ class Runner:
         if self.session.settings.get("debug"):
             self._pending.append(traceback.format_exc().rstrip("\n"))
 
-    def _deliver(self, text: str, parsed: CommandLine, redirect_file: TextIO | None) -> None:
-        """Send a command's output to the pipeline, the file, the pager or ``stdout``."""
+    def _deliver(
+        self,
+        text: str,
+        parsed: CommandLine,
+        redirect_file: TextIO | None,
+        cls: type[api.Command] | None = None,
+    ) -> None:
+        """Send a command's output to the pipeline, the file, the pager or ``stdout``.
+
+        Only output going straight to a terminal (the pager included) is highlighted; a pipe or
+        a file gets crash's plain text."""
         if not text:
             return
         if redirect_file is not None:
@@ -356,12 +366,19 @@ class Runner:
             if parsed.pipeline is not None:
                 self._pipe(text, parsed.pipeline)
             elif self._wants_pager(text):
-                self._page(text)
+                self._page(self._coloured(text, cls, sys.stdout))
             else:
-                self.stdout.write(text)
+                self.stdout.write(self._coloured(text, cls, self.stdout))
                 self.stdout.flush()
         except BrokenPipeError:
             pass
+
+    def _coloured(self, text: str, cls: type[api.Command] | None, stream: TextIO) -> str:
+        if cls is None or not getattr(cls, "highlight", None):
+            return text  # pygments is imported only for commands that ask for colour
+        from pycrash.shell.highlight import colour_for_terminal
+
+        return colour_for_terminal(text, cls, stream, self.session)
 
     def _pipe(self, text: str, pipeline: str) -> None:
         self._flush_stdout()
