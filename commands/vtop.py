@@ -341,7 +341,8 @@ class Vtop(Command):
         if args.user and args.kernel:
             raise CommandError("-u and -k options are mutually exclusive")
         session = ctx.session
-        task = resolve_task(session, args.context) if args.context else session.context.task
+        # The task matters for user addresses only: resolved when one comes up.
+        task = resolve_task(session, args.context) if args.context else None
         header_done = [False]
         records = []
         for word in args.address:
@@ -350,6 +351,8 @@ class Vtop(Command):
             if user and vaddr >= kernel_start(session) and not args.user:
                 user = False
             if user:
+                if task is None:
+                    task = session.context.task
                 records.append(user_vtop(session, task, vaddr, header_done))
             else:
                 records.append(kernel_vtop(session, vaddr, header_done))
