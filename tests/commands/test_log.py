@@ -87,7 +87,7 @@ def test_log_holds_the_guest_ground_truth(scenario: str, run) -> None:
         loaded = (f"pycrash_test: loaded, value={value} sleeper={truth['sleeper_pid']} "
                   f"dstate={truth['dstate_pid']} oops={truth['oops_pid']} ")
         assert any(line.startswith(loaded) for line in lines), loaded
-    message = manifest.get("panic", {}).get("message")
+    message = (manifest.get("panic") or {}).get("message")
     if message:
         assert any(message in line for line in lines)
 
