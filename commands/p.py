@@ -84,15 +84,28 @@ def _strip(type_: drgn.Type) -> drgn.Type:
     return type_
 
 
-def format_print(ctx: CommandContext, value: Object, fmt: str | None, radix: int | None) -> str:
-    """gdb's print_formatted/value_print of a top-level value (no ``$N = ``)."""
+def format_print(ctx: CommandContext, value: Object, fmt: str | None, radix: int | None,
+                 *, user: bool = False) -> str:
+    """gdb's print_formatted/value_print of a top-level value (no ``$N = ``).
+
+    With ``user`` a value in memory is read from the current context's user address space
+    (crash's ``p -u``)."""
     printer = value_printer(ctx.session, fmt=fmt, radix=radix)
     type_ = value.type_
     real = _strip(type_)
     if real.kind == TypeKind.FUNCTION:
         address = value.address_
         return printer.format(type_, b"", address)
-    data = value.to_bytes_()
+    if user and value.address_ is not None:
+        from pycrash.commands.rd import UserReadError, read_user
+
+        try:
+            data = read_user(ctx, value.address_, drgn.sizeof(type_), "gdb_readmem_callback")
+        except UserReadError as err:
+            ctx.out.write(f"p: {err}\n")
+            raise CommandError(f"gdb request failed: p {value.address_:#x}") from None
+    else:
+        data = value.to_bytes_()
     if fmt and real.kind in _SCALAR_KINDS:
         # gdb: "User specified format, so don't perpetrate C-isms" (no type, no <symbol>).
         return printer.format(type_, data, value.address_)
@@ -142,8 +155,6 @@ class _Print(Command):
     def run(self, ctx: CommandContext, args: argparse.Namespace) -> list[str]:
         if args.hex and args.dec:
             raise CommandError("-d and -x are mutually exclusive")
-        if args.user:
-            raise CommandError("-u is not supported")
         words = list(args.expression)
         if not words:
             raise CommandError("usage: p [-x|-d][-u] expression")
@@ -170,7 +181,7 @@ class _Print(Command):
                 words[0] = first
         leader = sym.name if sym is not None and len(words) == 1 else None
         expression = " ".join(words)
-        out.extend(self._print(ctx, expression, radix, leader))
+        out.extend(self._print(ctx, expression, radix, leader, user=args.user))
         return out
 
     def render(self, ctx: CommandContext, data: list[str]) -> None:
@@ -179,13 +190,14 @@ class _Print(Command):
     # -- printing ----------------------------------------------------------------------------
 
     def _print(self, ctx: CommandContext, expression: str, radix: int | None,
-               leader: str | None, value: Object | None = None) -> list[str]:
+               leader: str | None, value: Object | None = None, *,
+               user: bool = False) -> list[str]:
         prog = ctx.session.prog
         command = f"p {expression}" if self.fmt is None else f"p/{self.fmt} {expression}"
         try:
             if value is None:
                 value = evaluate_text(prog, expression, lambda name: self._name(ctx, name))
-            text = format_print(ctx, value, self.fmt, radix)
+            text = format_print(ctx, value, self.fmt, radix, user=user)
         except EvalError:
             # crash shows only its own line; gdb's reason does not reach its output.
             raise CommandError(f"gdb request failed: {command}") from None

@@ -43,6 +43,8 @@ def resolve_type(prog: drgn.Program, name: TypeName) -> drgn.Type:
         type_ = prog.pointer_type(type_)
     for length in reversed(name.arrays):
         type_ = prog.array_type(type_, length)
+    for _ in range(name.outer_pointers):
+        type_ = prog.pointer_type(type_)
     return type_
 
 

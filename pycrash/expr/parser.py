@@ -65,9 +65,12 @@ class TypeName:
     base: str  # "struct task_struct", "unsigned long", "pid_t"
     pointers: int = 0
     arrays: tuple[int, ...] = field(default_factory=tuple)
+    outer_pointers: int = 0  # "(*)" around the arrays: a pointer to the array type
 
     def spelling(self) -> str:
         text = self.base + (" " + "*" * self.pointers if self.pointers else "")
+        if self.outer_pointers:
+            text += " (" + "*" * self.outer_pointers + ")"
         return text + "".join(f"[{n}]" for n in self.arrays)
 
 
@@ -214,6 +217,13 @@ class _Parser:
         while self.tok.text == "*":
             self.advance()
             pointers += 1
+        outer = 0
+        if self.tok.text == "(" and self.peek().text == "*":
+            self.advance()
+            while self.tok.text == "*":
+                self.advance()
+                outer += 1
+            self.expect(")")
         arrays = []
         while self.tok.text == "[":
             self.advance()
@@ -221,7 +231,7 @@ class _Parser:
                 raise ExprSyntaxError(f"A syntax error in expression, near `{self.rest()}'.")
             arrays.append(_number(self.advance().text)[0])
             self.expect("]")
-        return TypeName(" ".join(words), pointers, tuple(arrays))
+        return TypeName(" ".join(words), pointers, tuple(arrays), outer)
 
     def primary(self) -> Node:
         tok = self.advance()

@@ -51,6 +51,7 @@ def test_casts_and_sizeof() -> None:
     assert parse("sizeof x").op == "sizeof"
     assert parse("(unsigned long)-1").args[0] == TypeName("unsigned long")
     assert parse("(char *[4])0").args[0] == TypeName("char", 1, (4,))
+    assert parse("(unsigned char (*)[8])0").args[0] == TypeName("unsigned char", 0, (8,), 1)
 
 
 def test_literals() -> None:
