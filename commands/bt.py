@@ -144,7 +144,8 @@ class Bt(Command):
             for info in targets:
                 data.traces.append(Backtrace(info.task, info.pid, info.cpu, info.comm, []))
                 if args.eframes:
-                    data.extra.append(search_exception_frames(session, info.task))
+                    data.extra.append(search_exception_frames(session, info.task)
+                                      if info.stack else None)
                 else:
                     data.extra.append(_raw_stack(session, info))
             return data
@@ -225,7 +226,9 @@ class Bt(Command):
             out.write(("" if first else "\n") + task_header(trace) + "\n")
             first = False
             if data.mode == "eframes":
-                for frame in data.extra[index]:
+                if data.extra[index] is None:
+                    out.write("(no stack)\n")
+                for frame in data.extra[index] or ():
                     _render_searched_frame(out, frame)
                 continue
             if data.mode == "raw":
@@ -392,7 +395,7 @@ def _raw_stack(session: Any, info: TaskInfo) -> str:
     machine = _Machine.of(session)
     stack = machine.read_stack(info.stack, machine.thread_size) if info.stack else None
     if stack is None:
-        return "(no stack)\n"
+        return f'bt: invalid kernel virtual address: {info.stack:x}  type: "64-bit KVADDR"\n'
     lines = []
     for i in range(0, len(stack.words), 2):
         cells = []
