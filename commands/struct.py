@@ -169,8 +169,8 @@ class _Datatype(Command):
         members = request.members
         if len(members) > 1:
             out.append(
-                "struct: -o option not valid with multiple member format\n" if offsets else
-                "struct: multiple member format not supported in this syntax\n"
+                f"{self.name}: -o option not valid with multiple member format\n" if offsets
+                else f"{self.name}: multiple member format not supported in this syntax\n"
             )
             members = []
             offsets = True
@@ -225,7 +225,8 @@ class _Datatype(Command):
                         picked = pick_member_path(lines, member)
                         if picked is None:
                             out.append(
-                                f"struct: invalid data structure member reference: {member}\n"
+                                f"{self.name}: invalid data structure member reference: "
+                                f"{member}\n"
                             )
                         else:
                             out.extend(picked)
