@@ -189,7 +189,7 @@ def system_summary(session: Any) -> dict[str, Any]:
         "kernel": str(getattr(session, "vmlinux_origin", None)
                       or getattr(session, "vmlinux_path", "") or ""),
         "tainted": (sysinfo.old_tainted(session) or sysinfo.tainted_mask(session)) != 0,
-        "livepatch": "K" in letters,
+        "livepatch": "K" in letters or _kpatch_loaded(session),
         "dumpfiles": [str(path) for path in dump.paths],
         "dump_format": dump.format,
         "dumpfile_flags": _dumpfile_flags(dump),
@@ -209,6 +209,16 @@ def system_summary(session: Any) -> dict[str, Any]:
         "memory": sysinfo.memory_size_text(session),
         "panic": printk.crash_panic_message(records),
     }
+
+
+def _kpatch_loaded(session: Any) -> bool:
+    """crash's ``is_livepatch()`` also looks for a module named "kpatch" (pre-4.0 kpatch)."""
+    try:
+        from pycrash.kernel.modules import loaded_modules
+
+        return any(module.name == "kpatch" for module in loaded_modules(session))
+    except Exception:  # noqa: BLE001 - an unreadable module list only loses the marker
+        return False
 
 
 def _dumpfile_flags(dump: Any) -> list[str]:
