@@ -18,7 +18,13 @@ from pycrash.format import kernel_space_start, value_printer
 from pycrash.format.ctype import ptype
 from pycrash.format.deref import Dereferencer
 from pycrash.format.layout import OffsetState, offset_line, pick_member, pick_member_path
-from pycrash.kernel.datatype import Datatype, find_datatype, member_offset, member_size
+from pycrash.kernel.datatype import (
+    Datatype,
+    find_datatype,
+    member_offset,
+    member_path_exists,
+    member_size,
+)
 
 
 @dataclass
@@ -239,9 +245,8 @@ def _cpu_count(ctx: CommandContext) -> int:
 
 
 def _member_exists(datatype: Datatype, member: str) -> bool:
-    """crash's member_to_datatype check: the first name of a member path is a member."""
-    head = member.split(".", 1)[0].split("[", 1)[0]
-    return member_offset(datatype.type, head) is not None
+    """crash's member_to_datatype check: the member path names a member."""
+    return member_path_exists(datatype.type, member)
 
 
 def declaration_lines(datatype: Datatype, radix: int, offsets: bool, *,

@@ -12,7 +12,14 @@ import dataclasses
 import drgn
 from drgn import TypeKind
 
-__all__ = ["Datatype", "find_datatype", "member_offset", "member_size", "strip_typedefs"]
+__all__ = [
+    "Datatype",
+    "find_datatype",
+    "member_offset",
+    "member_path_exists",
+    "member_size",
+    "strip_typedefs",
+]
 
 AGGREGATES = (TypeKind.STRUCT, TypeKind.UNION, TypeKind.CLASS)
 
@@ -98,3 +105,36 @@ def member_size(type_: drgn.Type, name: str) -> int | None:
             if inner is not None:
                 return inner
     return None
+
+
+def _member_type(type_: drgn.Type, name: str) -> drgn.Type | None:
+    real = strip_typedefs(type_)
+    if real.kind not in AGGREGATES or not real.is_complete():
+        return None
+    for member in real.members:
+        if member.name == name:
+            return member.type
+    for member in real.members:
+        if member.name is None:
+            inner = _member_type(member.type, name)
+            if inner is not None:
+                return inner
+    return None
+
+
+def member_path_exists(type_: drgn.Type, path: str) -> bool:
+    """Whether ``a.b[2].c`` names a member of ``type_`` (through anonymous members)."""
+    current: drgn.Type | None = type_
+    for part in path.split("."):
+        name, bracket, _ = part.partition("[")
+        if current is None or not name:
+            return False
+        current = _member_type(current, name)
+        if current is None:
+            return False
+        if bracket:
+            real = strip_typedefs(current)
+            if real.kind != TypeKind.ARRAY:
+                return False
+            current = real.type
+    return True
