@@ -90,3 +90,17 @@ def test_value_history(run, manifest) -> None:
     assert run("p $").endswith(f"${number + 1} = {pid}\n")
     assert run(f"p ${number} + 1").endswith(f" = {pid + 1}\n")
     assert run("p $$2").endswith(f" = {pid}\n")
+
+
+def test_output_radix_follows_set_radix(run, sample_session) -> None:
+    session = sample_session()
+    try:
+        run("set radix 16")
+        # radix 16 is gdb's output-radix: integers and chars in hex, strings stay strings
+        assert run("p init_task.comm[0]").endswith(" = 0x73\n")
+        assert run("p init_task.comm").endswith(' = "swapper/0' + "\\000" * 6 + '"\n')
+        assert run("struct -o list_head").splitlines()[-1] == "SIZE: 0x10"
+    finally:
+        run("set radix 10")
+        session.reset_user_state()
+    assert run("p init_task.comm[0]").endswith(" = 115 's'\n")
