@@ -179,6 +179,8 @@ class Bt(Command):
             return [table.get(table.active[c]) for c in sorted(table.active)
                     if table.get(table.active[c]) is not None]
         if not args.tasks:
+            if args.panic and session.panic.cpu is None:
+                raise CommandError("no panic task found!")
             task = session.panic.task if args.panic else session.context.task
             info = table.get(task)
             if info is None:

@@ -1,5 +1,8 @@
 """The panic context as crash derives it: which CPU and task crashed, and the message.
 
+``cpu`` is None when no CPU crashed (a dump of a live system): the task is then the one
+crash starts in, the first of the task table.
+
 crash (diskdump.c get_diskdump_panic_task, netdump.c get_netdump_panic_task) takes the
 task running on ``crashing_cpu`` (x86: set by native_machine_crash_shutdown()) from the
 active set (``runqueues[cpu].curr``).  Without it pycrash falls back on ``panic_cpu``
@@ -30,7 +33,7 @@ def _read_int(prog: drgn.Program, name: str) -> int | None:
     except KeyError:
         return None
     try:
-        if obj.type_.kind == drgn.TypeKind.STRUCT:  # atomic_t
+        if obj.type_.unaliased_kind() == drgn.TypeKind.STRUCT:  # atomic_t
             return obj.counter.value_()
         return obj.value_()
     except drgn.FaultError:
@@ -85,6 +88,12 @@ def find_panic(session: Session) -> PanicInfo:
     if cpu is not None and cpu in table.active:
         task = table.get(table.active[cpu])
     message = panic_message(session)
-    if task is None:  # crash then shows no panic task; keep the fields well-typed
-        return PanicInfo(cpu=cpu, task=0, pid=0, comm="", message=message)
+    if task is None:
+        # No crashing CPU (a dump of a live system): crash has no panic task and starts in
+        # the first task's context (swapper/0).  cpu=None says "no panic task".
+        first = table.tasks[0] if len(table) else None
+        if first is None:
+            return PanicInfo(cpu=None, task=0, pid=0, comm="", message=message)
+        return PanicInfo(cpu=None, task=first.task, pid=first.pid, comm=first.comm,
+                         message=message)
     return PanicInfo(cpu=cpu, task=task.task, pid=task.pid, comm=task.comm, message=message)

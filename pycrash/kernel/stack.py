@@ -454,6 +454,10 @@ def _exception_stack_names(prog: drgn.Program, symbols: _Symbolizer) -> dict[int
     return names
 
 
+class _TraceError(Exception):
+    """crash's error(FATAL) inside a back trace: the message replaces the frames."""
+
+
 def _find_thread_return(prog: drgn.Program) -> int:
     """Where a switched-out task resumes: the instruction after the call to __switch_to_asm
     (or __switch_to) in schedule()/__schedule(), as crash's search_for_switch_to() finds it."""
@@ -1006,6 +1010,10 @@ def _search_start(machine: _Machine, info: TaskInfo, panic_task: bool,
             continue
         if stack is None:
             continue
+        if stack.top <= stack.base:
+            # an IST slot of unknown size: crash's read of 0 bytes fails the whole trace
+            raise _TraceError('invalid size request: 0  type: "stack contents"\n'
+                              f"bt: read of stack at {stack.base:x} failed")
         in_nmi = kind == "NMI"
         words = stack.words
         for i, value in enumerate(words):
@@ -1084,7 +1092,9 @@ def _panic_task(session: Session | None, prog: drgn.Program) -> int | None:
         panic = session.panic
     except Exception:  # noqa: BLE001 - a damaged dump still gets a trace
         return None
-    return panic.task if panic is not None else None
+    if panic is None or panic.cpu is None:  # no crashing CPU: no panic task
+        return None
+    return panic.task
 
 
 def crash_backtrace(session: Session, task_address: int, *, full: bool = False,
@@ -1101,8 +1111,12 @@ def crash_backtrace(session: Session, task_address: int, *, full: bool = False,
     if info.active:
         cpu = next((c for c, t in table.active.items() if t == task_address), info.cpu)
         user_regs = _cpu_registers(session, cpu)
-        rip, rsp, flags = _search_start(machine, info, panic_task, user_regs,
-                                        text_symbols or text_all)
+        try:
+            rip, rsp, flags = _search_start(machine, info, panic_task, user_regs,
+                                            text_symbols or text_all)
+        except _TraceError as exc:
+            return Backtrace(task=info.task, pid=info.pid, cpu=info.cpu, comm=info.comm,
+                             entries=[], error=str(exc))
     else:
         rip, rsp = _inactive_start(machine, info)
         flags = set()
