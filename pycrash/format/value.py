@@ -18,6 +18,7 @@ This module reproduces that text from the bytes of a value and its drgn type:
 from __future__ import annotations
 
 import dataclasses
+import struct
 from collections.abc import Callable
 
 import drgn
@@ -130,10 +131,11 @@ class ValuePrinter:
         if kind == TypeKind.FLOAT:
             start = bit_offset // 8
             raw = data[start : start + real.size]
-            import struct as _struct
-
-            number = _struct.unpack("<d" if real.size == 8 else "<f", raw)[0]
-            return f"{number:g}"
+            if real.size not in (4, 8):
+                return "<invalid float value>"
+            number = struct.unpack("<d" if real.size == 8 else "<f", raw)[0]
+            # gdb prints floats with %.9g and doubles with %.17g
+            return f"{number:.17g}" if real.size == 8 else f"{number:.9g}"
         if kind == TypeKind.FUNCTION:
             text = f"{{{_type_text(type_)}}} 0x{address or 0:x}"
             sym = self.symbolize(address) if address else None
