@@ -92,3 +92,41 @@ def test_json_matches_text(sample_session) -> None:
     proc = _proc_modules()
     assert [(r["name"], r["size"], r["base"]) for r in records] == [
         (p[0], int(p[1]), int(p[5], 16)) for p in proc]
+
+
+def _recorded_scenarios() -> list[str]:
+    found = []
+    for scenario in testing.scenarios():
+        try:
+            if "mod -s pycrash_test pycrash_test.ko" in testing.crash_commands(scenario,
+                                                                                "zlib31"):
+                found.append(scenario)
+        except (KeyError, FileNotFoundError, LookupError):
+            continue
+    return found
+
+
+@pytest.mark.parametrize("scenario", _recorded_scenarios())
+def test_recorded_module_session(sample_session, tmp_path, monkeypatch, scenario: str) -> None:
+    """crash's `mod -s pycrash_test pycrash_test.ko` (run beside the .ko, as recorded), then
+    the recorded module session's mod and sym lines: equal to crash's output."""
+    from pycrash.api import registry
+    from pycrash.runner import Runner
+
+    shutil.copy(testing.module_path(), tmp_path / "pycrash_test.ko")
+    monkeypatch.chdir(tmp_path)
+    session = sample_session(scenario, "zlib31")
+
+    def run_line(line: str) -> str:
+        out = io.StringIO()
+        Runner(session, registry, stdout=out, stderr=out).execute(line)
+        return out.getvalue()
+
+    try:
+        loading = "mod -s pycrash_test pycrash_test.ko"
+        assert run_line(loading) == testing.crash_output(scenario, "zlib31", loading)
+        for line in ("mod", "sym pycrash_do_oops", "sym pycrash_test_value"):
+            want = testing.crash_output(scenario, "zlib31", line, module_loaded=True)
+            assert run_line(line) == want, line
+    finally:
+        run_line("mod -D")
