@@ -91,8 +91,15 @@ def value_printer(session: Session, *, fmt: str | None = None, radix: int | None
     return ValuePrinter(options, annotate, prog.read)
 
 
+# x86-64 MODULES_VADDR: __START_KERNEL_map + KERNEL_IMAGE_SIZE (1 GiB with KASLR); modules
+# live above it, so lower addresses need no module symbol table.
+MODULES_VADDR = 0xFFFFFFFFC0000000
+
+
 def _module_symbol(session: Session, address: int) -> tuple[str, int] | None:
     """crash's value_search_module: the nearest module symbol at or below ``address``."""
+    if address < MODULES_VADDR:
+        return None
     try:
         from pycrash.kernel.symbols import symbol_table
 
