@@ -263,7 +263,9 @@ class Bt(Command):
                     if line:
                         out.write(f"    {line}\n")
             elif isinstance(entry, ExceptionFrame):
-                _render_exception_frame(out, entry, radix, session if args.lines else None)
+                # crash prints the exception RIP offset in gdb's output radix, not bt -x/-d
+                _render_exception_frame(out, entry, _gdb_radix(session),
+                                        session if args.lines else None)
             elif isinstance(entry, StackSwitch):
                 out.write(f"--- <{entry.label}> ---\n")
             elif isinstance(entry, Note):
@@ -435,3 +437,11 @@ def _references(trace: Backtrace, ref: str, session: Any) -> bool:
                                                   value in entry.registers.values()):
             return True
     return False
+
+
+def _gdb_radix(session: Any) -> int:
+    """crash's *gdb_output_radix: the session's ``set radix`` (10 unless changed)."""
+    try:
+        return 16 if int(session.settings.get("radix", 10)) == 16 else 10
+    except (AttributeError, TypeError, ValueError):
+        return 10

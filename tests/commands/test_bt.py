@@ -27,7 +27,8 @@ def _frames(text: str) -> list[tuple[int, int, str, int, str | None]]:
 
 def _recorded(scenario: str, command: str) -> str:
     try:
-        return testing.crash_output(scenario, testing.dump_names(scenario)[0], command)
+        primary = next(d["name"] for d in testing.manifest(scenario)["dumps"] if d.get("primary"))
+        return testing.crash_output(scenario, primary, command)
     except (KeyError, LookupError, FileNotFoundError) as exc:
         pytest.skip(f"no crash recording of {command!r}: {exc}")
 
