@@ -60,7 +60,7 @@ _SECTION_PREFIX_LETTERS = ((".drectve", "i"), (".edata", "e"), (".idata", "i"), 
 _STRIPPED_SUFFIXES = (".isra.", ".part.", ".llvm.")
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, eq=False)
 class Symbol:
     """One symbol: its name, runtime address, nm letter and module (None for vmlinux)."""
 
@@ -209,9 +209,13 @@ def kernel_symbols(vmlinux: str | os.PathLike[str], kaslr_offset: int) -> list[S
     first, last = _kernel_image_range(sections)
     symbols: list[Symbol] = []
     started = percpu = False
+    letters: dict[tuple[int, int], str] = {}  # the letter depends on (st_info, section) only
     for _undef, value, name, info, shndx in raw:
-        letter = _nm_letter(info, shndx, sections)
-        name = strip_symbol_end(name)
+        letter = letters.get((info, shndx))
+        if letter is None:
+            letter = letters[(info, shndx)] = _nm_letter(info, shndx, sections)
+        if "." in name:
+            name = strip_symbol_end(name)
         if not name:
             continue
         if not started:
