@@ -77,8 +77,9 @@ def _table(modules: list[ModuleSymbols], only: set[str] | None = None) -> ModTab
 
 
 def _module_search_dirs(ctx: CommandContext) -> list[Path]:
+    """Module trees searched recursively (the session's: beside the vmlinux, /lib/modules)."""
     session = ctx.session
-    dirs: list[Path] = [Path.cwd()]
+    dirs: list[Path] = []
     try:
         from pycrash.session import _module_search_dirs
 
@@ -103,6 +104,11 @@ def find_module_object(ctx: CommandContext, name: str, tree: str | None = None) 
             for filename in files:
                 if filename in wanted:
                     return str(Path(dirpath) / filename)
+    if tree is None:
+        # Last resort: the working directory itself (not below it).
+        for candidate in sorted(wanted):
+            if Path(candidate).is_file():
+                return str(Path(candidate).resolve())
     return None
 
 
