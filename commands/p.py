@@ -139,12 +139,14 @@ class _Print(Command):
     name = "p"
     fmt: str | None = None
     summary = "print the value of an expression"
+    synopsis = "[-x|-d][-u] [expression | symbol[:cpuspec]]"
     description = (
         "Passes its arguments to gdb's print command for evaluation and display.\n"
         "  -x  hexadecimal output     -d  decimal output     -u  user virtual address\n"
         "A per-CPU symbol shows its per-CPU addresses, or with :cpuspec the values."
     )
     json = False
+    highlight = "c"  # C text: the shell colours it on a terminal
     arguments = (
         Arg("-x", dest="hex", action="store_true", help="hexadecimal output"),
         Arg("-d", dest="dec", action="store_true", help="decimal output"),

@@ -255,6 +255,8 @@ def dump_units(ctx: CommandContext, address: int, count: int, size: int = 8, *,
 class Rd(Command):
     name = "rd"
     summary = "read memory"
+    synopsis = ("[-adDsSupxmfNR][-8|-16|-32|-64][-o offs][-e addr][-r file][address|symbol]\n"
+                "     [count]")
     description = (
         "Displays the contents of memory, in hexadecimal with an ASCII rendering by default.\n"
         "The address is a kernel virtual address, a symbol, or with -p a physical address,\n"

@@ -53,6 +53,7 @@ class _Datatype(Command):
 
     kind: str | None = "struct"
     json = False
+    highlight = "c"  # C text: the shell colours it on a terminal
     arguments = (
         Arg("-o", dest="offsets", action="store_true", help="show member offsets"),
         Arg("-l", dest="list_offset", metavar="OFFSET",
@@ -375,6 +376,8 @@ def _raw_lines(ctx: CommandContext, datatype: Datatype, member: str | None,
 class Struct(_Datatype):
     name = "struct"
     kind = "struct"
+    synopsis = ("struct_name[.member[,member]][-o][-l offset][-rfuxdp]\n"
+                "         [address | symbol][:cpuspec] [count | -c count]")
     summary = "structure contents"
     description = (
         "Displays a structure definition, or the contents of a structure at an address.\n"
@@ -386,6 +389,8 @@ class Struct(_Datatype):
 class Union(_Datatype):
     name = "union"
     kind = "union"
+    synopsis = ("union_name[.member[,member]] [-o][-l offset][-rfuxdp]\n"
+                "         [address | symbol][:cpuspec] [count | -c count]")
     summary = "union contents"
     description = "Displays a union definition, or the contents of a union at an address."
 
@@ -394,5 +399,6 @@ class Union(_Datatype):
 class Pointer(_Datatype):
     name = "*"
     kind = None
+    synopsis = "(struct or union command arguments)"
     summary = "pointer-to"
     description = "struct or union, whichever the name is: *task_struct ADDR."

@@ -33,11 +33,14 @@ def enumerator_lines(type_: drgn.Type, typedef: str | None = None) -> list[str]:
 class Whatis(Command):
     name = "whatis"
     summary = "search symbol table for data or type information"
+    synopsis = ("[[-o] [struct | union | typedef | symbol]] | \n"
+                "         [[-r [size|range]] [-m member]]")
     description = (
         "Displays the definition of a structure, union, typedef or enum, or the\n"
         "declaration of a kernel symbol.  -o shows member offsets of structures."
     )
     json = False
+    highlight = "c"  # C text: the shell colours it on a terminal
     arguments = (
         Arg("-o", dest="offsets", action="store_true", help="show member offsets"),
         Arg("-m", dest="member_type", metavar="TYPE", help="structures with a member of TYPE"),
