@@ -215,11 +215,13 @@ class Ps(Command):
             selected = select_tasks(table, args.tasks, messages)
         else:
             selected = list(table)
-            if args.cpus:
+            if args.cpus and not (args.last_run or args.msecs):
                 raise CommandError("-C option is only applicable with -l and -m")
         selected = [t for t in selected if _passes_filters(prog, table, t, args, policy)]
 
         mode = modes[0] if modes and modes[0] != "active" else "table"
+        if mode in ("last_run", "msecs"):
+            return _last_run_data(prog, table, selected, mode, args.cpus, bool(args.tasks))
         data = PsData(mode, header=not args.no_header, kstackp=args.kstackp)
         data.messages = [(0, f"ps: {m}\n") for m in messages]
         if args.group:
@@ -292,6 +294,16 @@ class Ps(Command):
             out.write(f"{marker}{row.pid:7d} {row.ppid:7d} {row.cpu:3d}  {pointer} "
                       f"{row.state:>3s}{pad}{pct} {row.vsz_kb:8d} {row.rss_kb:8d}  {comm}\n")
 
+    def _render_last_run(self, out: Any, data: PsData) -> None:
+        for row in data.rows:
+            if isinstance(row, str):  # -C: "CPU: n" block headings
+                out.write(row)
+                continue
+            stamp, state, info = row
+            out.write(f"{stamp} [{state}]  {task_header(info)}\n")
+
+    _render_msecs = _render_last_run
+
     def _render_summary(self, out: Any, data: PsData) -> None:
         for state, count in data.rows:
             out.write(f"  {state}: {count}\n")
@@ -354,6 +366,81 @@ class Ps(Command):
         if data.mode == "summary":
             return dict(data.rows)
         return super().to_json(ctx, data.rows)
+
+
+def _last_run(prog: drgn.Program, info: TaskInfo) -> int:
+    """crash's task_last_run(): sched_info.last_arrival (or the older last_run/timestamp)."""
+    task = drgn.Object(prog, "struct task_struct *", info.task)
+    for path in ("sched_info.last_arrival", "last_run", "timestamp"):
+        try:
+            return _member(task, path)
+        except (AttributeError, LookupError):
+            continue
+        except drgn.FaultError:
+            return 0
+    return 0
+
+
+def _member(task: drgn.Object, path: str) -> int:
+    value = task
+    for part in path.split("."):
+        value = getattr(value, part)
+    return value.value_()
+
+
+def _nanoseconds(value: int) -> str:
+    """crash's translate_nanoseconds(): ``D HH:MM:SS.mmm``."""
+    value //= 1_000_000
+    ms = value % 1000
+    value //= 1000
+    secs, value = value % 60, value // 60
+    mins, value = value % 60, value // 60
+    hours, days = value % 24, value // 24
+    return f"{days} {hours:02d}:{mins:02d}:{secs:02d}.{ms:03d}"
+
+
+def _last_run_data(prog: drgn.Program, table: TaskTable, selected: list[TaskInfo], mode: str,
+                   cpus: str | None, specified: bool) -> PsData:
+    """ps -l / -m: tasks by last run, newest first (crash's sort_context_array_by_last_run)."""
+    from drgn.helpers.linux.percpu import per_cpu
+
+    stamps = {t.task: _last_run(prog, t) for t in table}
+    ordered = sorted(table, key=lambda t: -stamps[t.task])
+    width = len(str(stamps[ordered[0].task])) if ordered else 1
+    wanted = {t.task for t in selected}
+    data = PsData(mode)
+
+    def clock(cpu: int) -> int:
+        try:
+            return per_cpu(prog["runqueues"], cpu).clock.value_()
+        except (KeyError, LookupError, drgn.FaultError):
+            return 0
+
+    def stamp(info: TaskInfo, max_days: int = 0) -> str:
+        if mode == "last_run":
+            return f"[{stamps[info.task]:>{width}d}]"
+        delta = max(clock(info.cpu) - stamps[info.task], 0)
+        text = _nanoseconds(delta)
+        pad = max_days - text.index(" ")
+        return f"[{' ' * pad}{text}]"
+
+    if cpus and not specified:
+        from pycrash.commands.bt import parse_cpus
+
+        for n, cpu in enumerate(parse_cpus(cpus, table.cpus)):
+            data.rows.append(f"{chr(10) if n else ''}CPU: {cpu}\n")
+            max_days = _nanoseconds(clock(cpu)).index(" ") if mode == "msecs" else 0
+            for info in ordered:
+                if info.cpu == cpu:
+                    data.rows.append((stamp(info, max_days), table.state_name(info), info))
+        return data
+    for info in ordered:
+        if info.task in wanted:
+            max_days = 0
+            if mode == "msecs" and specified:
+                max_days = _nanoseconds(clock(info.cpu)).index(" ")
+            data.rows.append((stamp(info, max_days), table.state_name(info), info))
+    return data
 
 
 def _rlim(value: int) -> str:
