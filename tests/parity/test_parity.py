@@ -35,7 +35,10 @@ def parity_lines() -> list[tuple[str, str]]:
 
 
 def cases() -> list[pytest.param]:
-    """Every (scenario, dump, recorded index entry) that some parity list asks for."""
+    """Every (scenario, dump, recorded index entry) that some parity list asks for.
+
+    A command line recorded both on its own and inside the module session is checked in both.
+    """
     params = []
     templates = parity_lines()
     for scenario in testing.scenarios():
@@ -45,37 +48,67 @@ def cases() -> list[pytest.param]:
                 index = testing.crash_index(scenario, dumpname)
             except KeyError:
                 continue  # not recorded: tests/test_samples.py says so if it should be
-            recorded = {}
-            for entry in index["commands"]:
-                recorded.setdefault(entry["command"], entry)
+            wanted = {}
             for group, template in templates:
                 try:
-                    command = template.format_map(placeholders)
+                    wanted.setdefault(template.format_map(placeholders), group)
                 except KeyError:
                     continue  # this scenario lacks the value (e.g. no module in "live")
-                entry = recorded.get(command)
-                if entry is None:
+            for entry in index["commands"]:
+                group = wanted.get(entry["command"])
+                if group is None:
                     continue
+                where = " [mod session]" if _in_mod_session(entry) else ""
                 params.append(
                     pytest.param(
-                        scenario, dumpname, entry, id=f"{scenario}/{dumpname}/{group}: {command}"
+                        scenario,
+                        dumpname,
+                        entry,
+                        id=f"{scenario}/{dumpname}/{group}: {entry['command']}{where}",
                     )
                 )
     return params
 
 
-def run_pycrash(session, lines: list[str]) -> str:
-    """Run ``lines`` in ``session`` as crash did: a fresh context, stdout and stderr merged."""
+def _in_mod_session(entry: dict) -> bool:
+    """Recorded in the one crash session that first ran ``mod -s pycrash_test ...``."""
+    return entry.get("mode") == "mod-session"
+
+
+def run_pycrash(session, lines: list[str]) -> list[str]:
+    """Run ``lines`` in ``session`` as one fresh crash process would: stdout and stderr
+    merged, one output per line."""
     from pycrash.api import registry
     from pycrash.runner import Runner
 
     # Each recording came from a fresh crash process: undo what an earlier test changed.
     session.reset_user_state()
-    out = io.StringIO()
-    runner = Runner(session, registry, stdout=out, stderr=out)
+    outputs = []
     for line in lines:
-        runner.execute(line)
-    return out.getvalue()
+        out = io.StringIO()
+        Runner(session, registry, stdout=out, stderr=out).execute(line)
+        outputs.append(out.getvalue())
+    return outputs
+
+
+_mod_sessions: dict[tuple[str, str], dict[str, str]] = {}
+
+
+def mod_session_output(session, scenario: str, dumpname: str, command: str) -> str:
+    """pycrash's output for ``command`` in a replay of the whole recorded module session.
+
+    The session's commands ran in one crash process, so their state carries over (``$N`` of
+    ``p``, the context of ``set``); the replay runs them all once per dump, in order.
+    """
+    key = (scenario, dumpname)
+    if key not in _mod_sessions:
+        entries = [e for e in testing.crash_index(scenario, dumpname)["commands"]
+                   if _in_mod_session(e)]
+        prefix = [line.replace(" > /dev/null", "") for line in entries[0]["session_prefix"]]
+        lines = prefix + [e["command"] for e in entries]
+        outputs = run_pycrash(session, lines)[len(prefix):]
+        _mod_sessions[key] = {e["command"]: out for e, out in zip(entries, outputs, strict=True)}
+    return _mod_sessions[key][command]
 
 
 # crash names the files it was given; the recordings ran crash as `crash -s vmlinux DUMPFILE`
@@ -97,15 +130,31 @@ def normalize(text: str) -> str:
     return _ERROR_PREFIX.sub("", text)
 
 
+@pytest.fixture(scope="module")
+def crash_workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A working directory like the recordings' one: crash ran where ``vmlinux`` and
+    ``pycrash_test.ko`` lay under those names, so ``mod -s pycrash_test pycrash_test.ko``
+    named a file relative to it (and crash printed it as given)."""
+    workdir = tmp_path_factory.mktemp("crash-workdir")
+    (workdir / "vmlinux").symlink_to(testing.vmlinux_path())
+    (workdir / "pycrash_test.ko").symlink_to(testing.module_path())
+    return workdir
+
+
 @pytest.mark.parametrize(("scenario", "dumpname", "entry"), cases())
-def test_parity(sample_session, scenario: str, dumpname: str, entry: dict) -> None:
+def test_parity(
+    sample_session, crash_workdir: Path, monkeypatch: pytest.MonkeyPatch,
+    scenario: str, dumpname: str, entry: dict,
+) -> None:
+    monkeypatch.chdir(crash_workdir)
     session = sample_session(scenario, dumpname)
-    expected = testing.crash_output(scenario, dumpname, entry["command"])
-    prefix = [line.replace(" > /dev/null", "") for line in entry.get("session_prefix", [])]
-    if prefix:
-        # The recording ran the prefix (e.g. `mod -s ...`) with its output discarded.
-        run_pycrash(session, prefix)
-    actual = run_pycrash(session, [entry["command"]])
+    command = entry["command"]
+    if _in_mod_session(entry):
+        expected = testing.crash_output(scenario, dumpname, command, module_loaded=True)
+        actual = mod_session_output(session, scenario, dumpname, command)
+    else:
+        expected = testing.crash_output(scenario, dumpname, command)
+        actual = run_pycrash(session, [command])[0]
     want, got = normalize(expected), normalize(actual)
     if want != got:
         diff = "".join(
@@ -113,12 +162,12 @@ def test_parity(sample_session, scenario: str, dumpname: str, entry: dict) -> No
                 want.splitlines(True), got.splitlines(True), "crash 8.0.6", "pycrash", n=2
             )
         )
-        pytest.fail(f"{entry['command']!r} differs from crash:\n{diff[:6000]}", pytrace=False)
+        pytest.fail(f"{command!r} differs from crash:\n{diff[:6000]}", pytrace=False)
 
 
 def test_every_parity_line_is_recorded() -> None:
     """A line no recording holds would silently test nothing: a typo or a missing recording."""
-    used = {p.id.split(": ", 1)[1] for p in cases()}
+    used = {p.values[2]["command"] for p in cases()}
     placeholders = [testing.manifest(s).get("placeholders", {}) for s in testing.scenarios()]
     unused = []
     for group, template in parity_lines():
