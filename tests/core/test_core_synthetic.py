@@ -428,7 +428,8 @@ def test_vmcoreinfo_typed():
 
 
 # -- random reads ---------------------------------------------------------------------------
-@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=300, deadline=None, database=None,
+          suppress_health_check=list(HealthCheck))
 @given(st.integers(0, (8 << 20) - 1), st.integers(1, 3 * PAGE))
 def test_random_physical_reads_agree(tmp_path_factory, addr, size):
     dset = synth.build_set(tmp_path_factory.getbasetemp() / "synth4", 4)
@@ -602,7 +603,8 @@ def test_kdump_header_versions(tmp_path, version):
             assert d.read_cstring(m.symbols["linux_banner"]) == synth.BANNER
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=150, deadline=None, database=None,
+          suppress_health_check=list(HealthCheck))
 @given(st.lists(st.tuples(st.integers(0, 3000), st.integers(1, 700), st.integers(0, 255)),
                 min_size=1, max_size=25),
        st.lists(st.tuples(st.integers(0, 4000), st.integers(0, 900)), min_size=1,
