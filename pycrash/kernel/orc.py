@@ -16,7 +16,6 @@ BP_INDIRECT 8, SP_INDIRECT 9.
 
 from __future__ import annotations
 
-import bisect
 import dataclasses
 import struct
 
@@ -46,21 +45,32 @@ class OrcEntry:
 
 
 class _Table:
-    def __init__(self, ips: list[int], raw_entries: bytes) -> None:
-        order = sorted(range(len(ips)), key=ips.__getitem__)
-        if order != list(range(len(ips))):  # the kernel sorts them at build time
-            ips = [ips[i] for i in order]
-            raw_entries = b"".join(raw_entries[6 * i:6 * i + 6] for i in order)
-        self.ips = ips
+    """One ORC table, searched in place: the kernel sorts both arrays at build time (and
+    crash's __orc_find() binary-searches the in-memory copy the same way), so nothing is
+    decoded up front."""
+
+    def __init__(self, base: int, raw_ips: bytes, raw_entries: bytes) -> None:
+        self.base = base  # address of the ip table: entry i covers base + 4*i + ip[i]
+        self.raw_ips = raw_ips
         self.raw = raw_entries
+        self.count = len(raw_ips) // 4
+
+    def ip(self, index: int) -> int:
+        return self.base + 4 * index + struct.unpack_from("<i", self.raw_ips, 4 * index)[0]
 
     def lookup(self, ip: int) -> tuple[int, int, int] | None:
-        index = bisect.bisect_right(self.ips, ip) - 1
-        if index < 0:
-            index = 0  # crash's __orc_find() falls back on the first entry
-        if index >= len(self.ips):
+        """The entry of the last IP <= ``ip`` (the first entry if none, as crash)."""
+        if not self.count:
             return None
-        return struct.unpack_from("<hhH", self.raw, 6 * index)
+        low, high, found = 0, self.count - 1, 0
+        while low <= high:
+            mid = (low + high) // 2
+            if self.ip(mid) <= ip:
+                found = mid
+                low = mid + 1
+            else:
+                high = mid - 1
+        return struct.unpack_from("<hhH", self.raw, 6 * found)
 
 
 class OrcTables:
@@ -113,9 +123,7 @@ class OrcTables:
             raw_entries = self.prog.read(entries, 6 * count)
         except drgn.FaultError:
             return None
-        rel = struct.unpack(f"<{count}i", raw_ips)
-        ips = [ip_table + 4 * i + value for i, value in enumerate(rel)]
-        return _Table(ips, raw_entries)
+        return _Table(ip_table, raw_ips, raw_entries)
 
     def _kernel_table(self) -> _Table | None:
         if self._kernel is None:
@@ -126,7 +134,7 @@ class OrcTables:
             except LookupError:
                 return None
             table = self._read_table(start, entries, (stop - start) // 4)
-            self._kernel = table if table is not None else _Table([], b"")
+            self._kernel = table if table is not None else _Table(0, b"", b"")
         return self._kernel
 
     def _module_table(self, module: drgn.Object) -> _Table | None:
@@ -149,7 +157,7 @@ class OrcTables:
             table = self._module_table(module)
         else:
             return None
-        if table is None or not table.ips:
+        if table is None or not table.count:
             return None
         raw = table.lookup(ip)
         return self._decode(raw) if raw is not None else None
