@@ -160,6 +160,19 @@ def _translate_name(ctx: CommandContext, table: SymbolTable, word: str, prev: bo
     return lines
 
 
+class _Listing(argparse.Action):
+    """Records the listing options (-l, -M, -m, -q) in command-line order: crash runs them in
+    the order it reads them."""
+
+    def __init__(self, option_strings, dest, nargs=None, **kwargs):  # noqa: ANN001
+        super().__init__(option_strings, dest, nargs=nargs, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):  # noqa: ANN001
+        order = list(getattr(namespace, "listings", None) or [])
+        order.append((self.dest, values))
+        namespace.listings = order
+
+
 @register
 class Sym(Command):
     name = "sym"
@@ -171,12 +184,14 @@ class Sym(Command):
         "brackets. Offsets are shown in the output radix (set radix)."
     )
     arguments = (
-        Arg("-l", "-L", dest="all", action="store_true", help="dump all symbols"),
-        Arg("-M", dest="modules", action="store_true", help="dump all module symbols"),
-        Arg("-m", dest="module", metavar="module", help="dump one module's symbols"),
+        Arg("-l", "-L", dest="all", action=_Listing, nargs=0, help="dump all symbols"),
+        Arg("-M", dest="modules", action=_Listing, nargs=0, help="dump all module symbols"),
+        Arg("-m", dest="module", action=_Listing, metavar="module",
+            help="dump one module's symbols"),
         Arg("-p", dest="prev", action="store_true", help="also show the previous symbol"),
         Arg("-n", dest="next", action="store_true", help="also show the next symbol"),
-        Arg("-q", dest="query", metavar="string", help="symbols containing string"),
+        Arg("-q", dest="query", action=_Listing, metavar="string",
+            help="symbols containing string"),
         Arg("target", nargs="*", complete=Complete.SYMBOL, help="symbol or address"),
     )
     needs_debuginfo = True
@@ -184,21 +199,18 @@ class Sym(Command):
     def run(self, ctx: CommandContext, args: argparse.Namespace) -> SymOutput:
         table = symbol_table(ctx.session)
         out = SymOutput()
-        others = False
-        if args.query is not None:
-            found = _query(ctx, table, args.query)
-            out.lines.extend(found or [SymLine("(none found)")])
-            others = True
-        if args.module is not None:
-            out.lines.extend(_listing(ctx, table, args.module, kernel=False))
-            others = True
-        if args.modules:
-            out.lines.extend(_listing(ctx, table, None, kernel=False))
-            others = True
-        if args.all:
-            out.lines.extend(_listing(ctx, table, None, kernel=True))
-            others = True
-        if not args.target and not others:
+        listings = getattr(args, "listings", None) or []
+        for option, value in listings:
+            if option == "query":
+                found = _query(ctx, table, value)
+                out.lines.extend(found or [SymLine("(none found)")])
+            elif option == "module":
+                out.lines.extend(_listing(ctx, table, value, kernel=False))
+            elif option == "modules":
+                out.lines.extend(_listing(ctx, table, None, kernel=False))
+            else:  # -l
+                out.lines.extend(_listing(ctx, table, None, kernel=True))
+        if not args.target and not listings:
             raise CommandError("usage: sym [-l] | [-M] | [-m module] | [-p|-n] | [-q string] "
                                "| [symbol | vaddr]")
         for word in args.target:
