@@ -35,7 +35,8 @@ DUMPS = {
     "zlib0": (["vmcore.zlib0.kdump"], "kdump", "zlib", 0, False, "-c -d 0"),
     "qemu-elf": (["vmcore.qemu.elf"], "elf", "none", 0, True, "(QEMU dump-guest-memory, paging=false)"),
     "qemu-zlib": (["vmcore.qemu-zlib.kdump"], "kdump", "zlib", 0, False,
-                  "(QEMU dump-guest-memory format=kdump-zlib)"),
+                  "(QEMU dump-guest-memory format=kdump-zlib; QEMU 7.2 writes it flattened, "
+                  "reassembled with makedumpfile -R)"),
 }
 DESCRIPTIONS = {
     "sysrq": "echo c > /proc/sysrq-trigger from a busybox sh pinned to CPU 1; `yes` busy on CPU 0",
@@ -137,7 +138,7 @@ def main():
     for p in procs:
         bycomm.setdefault(p["comm"], []).append(p["pid"])
     roles = {}
-    for r in ("sleep", "fifo_cat", "shloop", "stopped", "zombie_parent", "yes"):
+    for r in ("sleep", "fifo_cat", "shloop", "stopped", "zombie_parent", "yes", "yes1"):
         v = rd(meta1, f"pid.{r}")
         if v:
             roles[r] = int(v)

@@ -128,6 +128,13 @@ def boot(scenario, attempt):
                            "protocol": f"file:{run / 'dumps/vmcore.qemu-zlib.kdump'}"}},
             {"execute": "quit"},
         ])
+        # QEMU 7.2 writes kdump formats flattened: reassemble like makedumpfile -R
+        flat = run / "dumps/vmcore.qemu-zlib.flat"
+        (run / "dumps/vmcore.qemu-zlib.kdump").rename(flat)
+        with open(flat, "rb") as fin:
+            mdf("-R", str(run / "dumps/vmcore.qemu-zlib.kdump"), stdin=fin,
+                stdout=subprocess.DEVNULL)
+        flat.unlink()
     try:
         rc = proc.wait(timeout=QEMU_TIMEOUT)
     except subprocess.TimeoutExpired:
