@@ -160,17 +160,10 @@ def _translate_name(ctx: CommandContext, table: SymbolTable, word: str, prev: bo
     return lines
 
 
-class _Listing(argparse.Action):
-    """Records the listing options (-l, -M, -m, -q) in command-line order: crash runs them in
-    the order it reads them."""
-
-    def __init__(self, option_strings, dest, nargs=None, **kwargs):  # noqa: ANN001
-        super().__init__(option_strings, dest, nargs=nargs, **kwargs)
-
-    def __call__(self, parser, namespace, values, option_string=None):  # noqa: ANN001
-        order = list(getattr(namespace, "listings", None) or [])
-        order.append((self.dest, values))
-        namespace.listings = order
+def _listing_of(option: str):  # noqa: ANN202 - an argparse type converter
+    """Tags an option's value so that -l/-M/-m/-q land in one list in command-line order:
+    crash runs them in the order its getopt loop reads them."""
+    return lambda value: (option, value)
 
 
 @register
@@ -184,14 +177,16 @@ class Sym(Command):
         "brackets. Offsets are shown in the output radix (set radix)."
     )
     arguments = (
-        Arg("-l", "-L", dest="all", action=_Listing, nargs=0, help="dump all symbols"),
-        Arg("-M", dest="modules", action=_Listing, nargs=0, help="dump all module symbols"),
-        Arg("-m", dest="module", action=_Listing, metavar="module",
-            help="dump one module's symbols"),
+        Arg("-l", "-L", dest="listings", action="append_const", const=("all", None),
+            help="dump all symbols"),
+        Arg("-M", dest="listings", action="append_const", const=("modules", None),
+            help="dump all module symbols"),
+        Arg("-m", dest="listings", action="append", type=_listing_of("module"),
+            metavar="module", help="dump one module's symbols"),
         Arg("-p", dest="prev", action="store_true", help="also show the previous symbol"),
         Arg("-n", dest="next", action="store_true", help="also show the next symbol"),
-        Arg("-q", dest="query", action=_Listing, metavar="string",
-            help="symbols containing string"),
+        Arg("-q", dest="listings", action="append", type=_listing_of("query"),
+            metavar="string", help="symbols containing string"),
         Arg("target", nargs="*", complete=Complete.SYMBOL, help="symbol or address"),
     )
     needs_debuginfo = True
