@@ -131,3 +131,12 @@ def test_recorded_by_crash(run, cmdline: str) -> None:
     except (KeyError, FileNotFoundError):
         pytest.skip("no crash recording yet")
     assert run(cmdline) == expected
+
+
+def test_listing_options_run_in_command_line_order(run) -> None:
+    """crash's getopt loop prints -q/-m/-M/-l output in the order the options were given."""
+    query_first = run("sym -q linux_banne -m pycrash_test").splitlines()
+    module_first = run("sym -m pycrash_test -q linux_banne").splitlines()
+    assert query_first[0].endswith(" linux_banner")
+    assert module_first[0].endswith("MODULE START: pycrash_test")
+    assert sorted(query_first) == sorted(module_first)
