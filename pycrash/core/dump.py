@@ -218,8 +218,14 @@ class Dump:
         if vmemmap_base is not None:
             self.layout.vmemmap_base = vmemmap_base
         if phys_base is not None:
-            self.phys_base = self.layout.phys_base = phys_base
+            self.phys_base = self.layout.phys_base = phys_base % (1 << 64)
+            self.phys_base_source = "set_layout"
+            sym = self.vmcoreinfo.symbol("init_top_pgt") or \
+                self.vmcoreinfo.symbol("swapper_pg_dir")
+            if sym is not None:  # the kernel root is a kernel-image address
+                self.pgtable.root = (sym - START_KERNEL_MAP + self.phys_base) & _U64_MASK
         self._tcache.clear()
+        self._ucache.clear()
 
     # -- physical reads ------------------------------------------------------------------
     def _page(self, pfn: int) -> bytes:
@@ -256,7 +262,10 @@ class Dump:
             raise ValueError("negative address")
         layer = self.layer
         if layer.direct and size >= self._psize and not self.zero_excluded:
-            return layer.read(paddr, size)
+            try:
+                return layer.read(paddr, size)
+            except FaultError:
+                pass  # the page-by-page loop below names the fault exactly
         if size > 2 * self._psize and hasattr(layer, "read_pages"):
             try:
                 return self._read_phys_batched(paddr, size)
