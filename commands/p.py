@@ -147,6 +147,7 @@ class _Print(Command):
     )
     json = False
     highlight = "c"  # C text: the shell colours it on a terminal
+    keep_quotes = True  # gdb parses 'A' and "abc" itself
     arguments = (
         Arg("-x", dest="hex", action="store_true", help="hexadecimal output"),
         Arg("-d", dest="dec", action="store_true", help="decimal output"),

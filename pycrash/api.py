@@ -167,6 +167,7 @@ class Command:
     arguments: ClassVar[Sequence[Arg]] = ()
     needs_debuginfo: ClassVar[bool] = True
     json: ClassVar[bool] = True
+    keep_quotes: ClassVar[bool] = False
     highlight: ClassVar[str | None] = None
 
     def run(self, ctx: CommandContext, args: argparse.Namespace) -> Any:

@@ -46,6 +46,9 @@ class CommandLine:
     """One parsed input line."""
 
     words: list[str]
+    # the same words with their quotes kept, for commands that hand text to an expression
+    # parser as crash hands it to gdb (``p 'A' + 1``, ``p "abc"``)
+    quoted_words: list[str] = dataclasses.field(default_factory=list)
     pipeline: str | None = None  # shell text after an unquoted "|"
     redirect: str | None = None  # file after an unquoted ">" or ">>"
     append: bool = False  # ">>"
@@ -114,9 +117,15 @@ def parse_line(line: str) -> CommandLine:
             break
     try:
         words = shlex.split(command)
+        lexer = shlex.shlex(command, posix=False)
+        lexer.whitespace_split = True
+        quoted_words = list(lexer)
     except ValueError as err:
         raise CommandError(f"cannot parse command line: {err}") from None
-    return CommandLine(words=words, pipeline=pipeline, redirect=redirect, append=append)
+    return CommandLine(
+        words=words, quoted_words=quoted_words, pipeline=pipeline, redirect=redirect,
+        append=append,
+    )
 
 
 def _one_line(err: BaseException) -> str:
@@ -260,6 +269,8 @@ class Runner:
 
     def _run_command(self, parsed: CommandLine) -> int:
         cls, argv = self._resolve(parsed.words)
+        if cls is not None and cls.keep_quotes and len(parsed.quoted_words) == len(parsed.words):
+            argv = parsed.quoted_words[len(parsed.words) - len(argv) :]
         if cls is None:
             self._error(None, f"command not found: {parsed.words[0]}")
             return 1
