@@ -52,8 +52,34 @@ def _text_ranges(ctx: CommandContext, table: SymbolTable) -> list[tuple[int, int
     return ranges
 
 
+def section_of(ctx: CommandContext, table: SymbolTable, address: int) -> str:
+    """crash's ``get_section()`` for ``sym -s``.
+
+    Kernel sections are matched by their link-time addresses, as crash does: with KASLR only
+    the zero-based per-CPU section still matches.  A module without its object file loaded
+    is "in NAME module".
+    """
+    ms = table.module_of(address)
+    if ms is not None:
+        if not ms.object_file:
+            return f"in {ms.name} module"
+        for name, base in reversed(list(ms.section_bases.items())):
+            if base <= address < base + ms.section_sizes.get(name, 0):
+                return name
+        return ""
+    sections = getattr(table, "_elf_sections", None)
+    if sections is None:
+        from pycrash.kernel.symbols import elf_sections
+
+        sections = elf_sections(ctx.session.vmlinux_path)
+        table._elf_sections = sections  # type: ignore[attr-defined]
+    return next((name for name, start, size in sections if start <= address < start + size),
+                "")
+
+
 def symbol_line(ctx: CommandContext, table: SymbolTable, sym: Symbol, offset: int = 0, *,
-                show_module: bool = True, show_line: bool = True) -> SymLine:
+                show_module: bool = True, show_line: bool = True,
+                show_section: bool = False) -> SymLine:
     """crash's ``show_symbol()`` for one symbol; offsets follow the output radix (crash's
     ``SHOW_RADIX()``: ``+16`` in radix 10, ``+0x10`` in radix 16)."""
     address = sym.address + offset
@@ -72,6 +98,9 @@ def symbol_line(ctx: CommandContext, table: SymbolTable, sym: Symbol, offset: in
     if module:
         text += f" [{module}]"
     source = None
+    if show_section:
+        return SymLine(f"{text} [{section_of(ctx, table, address)}]", address, sym.type,
+                       sym.name, offset, sym.module)
     if show_line and _is_text_address(ctx, table, address):
         source = ""
         ms = table.module(sym.module) if sym.module else None
@@ -115,7 +144,7 @@ def _query(ctx: CommandContext, table: SymbolTable, text: str, pad: str = "") ->
 
 
 def _translate_address(ctx: CommandContext, table: SymbolTable, word: str, prev: bool,
-                       nxt: bool) -> list[SymLine]:
+                       nxt: bool, section: bool = False) -> list[SymLine]:
     try:
         address = parse_hex(word)
     except CommandError:
@@ -126,11 +155,11 @@ def _translate_address(ctx: CommandContext, table: SymbolTable, word: str, prev:
     if found is None:
         return [SymLine(f"symbol not found: {word}")]
     sym, offset = found
-    return _with_neighbours(ctx, table, sym, offset, prev, nxt)
+    return _with_neighbours(ctx, table, sym, offset, prev, nxt, section)
 
 
 def _with_neighbours(ctx: CommandContext, table: SymbolTable, sym: Symbol, offset: int,
-                     prev: bool, nxt: bool) -> list[SymLine]:
+                     prev: bool, nxt: bool, section: bool = False) -> list[SymLine]:
     """The symbol's line, after its predecessor (-p) and before its successor (-n).
 
     As in crash, the `` [module]`` suffix shows on neighbours only when the target itself is
@@ -140,15 +169,15 @@ def _with_neighbours(ctx: CommandContext, table: SymbolTable, sym: Symbol, offse
     module = sym.module is not None
     lines = []
     if prev and before is not None:
-        lines.append(symbol_line(ctx, table, before, show_module=module))
-    lines.append(symbol_line(ctx, table, sym, offset))
+        lines.append(symbol_line(ctx, table, before, show_module=module, show_section=section))
+    lines.append(symbol_line(ctx, table, sym, offset, show_section=section))
     if nxt and after is not None:
-        lines.append(symbol_line(ctx, table, after, show_module=module))
+        lines.append(symbol_line(ctx, table, after, show_module=module, show_section=section))
     return lines
 
 
 def _translate_name(ctx: CommandContext, table: SymbolTable, word: str, prev: bool,
-                    nxt: bool) -> list[SymLine]:
+                    nxt: bool, section: bool = False) -> list[SymLine]:
     symbols = table.lookup(word)
     if not symbols:
         lines = [SymLine(f"symbol not found: {word}"), SymLine("possible alternatives:")]
@@ -156,7 +185,7 @@ def _translate_name(ctx: CommandContext, table: SymbolTable, word: str, prev: bo
         return lines + (alternatives or [SymLine("  (none found)")])
     lines = []
     for sym in symbols:
-        lines.extend(_with_neighbours(ctx, table, sym, 0, prev, nxt))
+        lines.extend(_with_neighbours(ctx, table, sym, 0, prev, nxt, section))
     return lines
 
 
@@ -185,6 +214,8 @@ class Sym(Command):
             metavar="module", help="dump one module's symbols"),
         Arg("-p", dest="prev", action="store_true", help="also show the previous symbol"),
         Arg("-n", dest="next", action="store_true", help="also show the next symbol"),
+        Arg("-s", dest="section", action="store_true",
+            help="show the symbol's section instead of its source line"),
         Arg("-q", dest="listings", action="append", type=_listing_of("query"),
             metavar="string", help="symbols containing string"),
         Arg("target", nargs="*", complete=Complete.SYMBOL, help="symbol or address"),
@@ -211,9 +242,11 @@ class Sym(Command):
         for word in args.target:
             try:
                 if not table.lookup(word) and is_hexadecimal(word):
-                    out.lines.extend(_translate_address(ctx, table, word, args.prev, args.next))
+                    out.lines.extend(_translate_address(ctx, table, word, args.prev,
+                                                        args.next, args.section))
                 else:
-                    out.lines.extend(_translate_name(ctx, table, word, args.prev, args.next))
+                    out.lines.extend(_translate_name(ctx, table, word, args.prev, args.next,
+                                                     args.section))
             except CommandError as err:
                 if len(args.target) == 1 and not out.lines:
                     raise

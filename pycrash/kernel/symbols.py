@@ -36,6 +36,7 @@ __all__ = [
     "object_symbols",
     "invalidate_symbol_table",
     "unload_module_objects",
+    "elf_sections",
     "kernel_text_ranges",
     "line_table",
     "source_line",
@@ -279,6 +280,7 @@ class ModuleSymbols:
     symbols: list[Symbol] = field(default_factory=list)
     object_file: str | None = None  # the .ko loaded with "mod -s", if any
     section_bases: dict[str, int] = field(default_factory=dict)  # its sections' load addresses
+    section_sizes: dict[str, int] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -379,6 +381,7 @@ class SymbolTable:
         ms.symbols = _module_table(ms.module, path, bases)
         ms.object_file = path
         ms.section_bases = bases
+        ms.section_sizes = {name: size for name, _addr, size in elf_sections(path)}
         self._index_modules()
 
     def unload_module_object(self, name: str | None = None) -> None:
@@ -768,6 +771,13 @@ def source_line(session: Session, address: int, object_file: str | None = None,
     while "//" in filename:
         filename = filename.replace("//", "/")
     return f"{filename}: {line}"
+
+
+def elf_sections(path: str | os.PathLike[str]) -> list[tuple[str, int, int]]:
+    """(name, link address, size) of an ELF file's sections, in header order (no null one)."""
+    with open(path, "rb") as f:
+        sections, _headers = _section_headers(f)
+    return [(s.name, s.addr, s.size) for s in sections[1:]]
 
 
 def kernel_text_ranges(vmlinux: str | os.PathLike[str], kaslr_offset: int) -> list[tuple[int, int]]:
