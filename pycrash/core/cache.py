@@ -34,7 +34,7 @@ class PageCache(OrderedDict[int, bytes]):
 class TranslationCache(dict[int, int]):
     """virtual page number → pfn, at most ``capacity`` entries (oldest evicted)."""
 
-    def __init__(self, capacity: int = 1 << 18) -> None:
+    def __init__(self, capacity: int = 1 << 16) -> None:
         super().__init__()
         self.capacity = max(1, capacity)
 

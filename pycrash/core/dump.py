@@ -115,6 +115,9 @@ def open_dump(path_or_paths: str | os.PathLike[str] | Sequence[str | os.PathLike
 class Dump:
     """One opened kernel dump: physical and kernel-virtual reads, translation, metadata.
 
+    Caches: ``cache_pages`` decoded pages (LRU; 8192 pages = 32 MiB by default) and
+    ``tcache_pages`` per-page kernel translations (64 Ki entries).
+
     Attributes:
         format: "kdump", "elf" or "kcore" (a flattened file reports the format it
             contains, with ``flattened`` True).
@@ -132,7 +135,7 @@ class Dump:
     """
 
     def __init__(self, layer: PhysicalLayer, *, zero_excluded: bool = False,
-                 cache_pages: int = 8192, tcache_pages: int = 1 << 18) -> None:
+                 cache_pages: int = 8192, tcache_pages: int = 1 << 16) -> None:
         self.layer = layer
         self.format: str = layer.format
         self.flattened: bool = layer.flattened
