@@ -134,7 +134,10 @@ def _entry_lines(session: Any, entries: list, user: bool) -> tuple[list[str], in
         else:
             name = names[i - 1] if i - 1 < len(names) else entry.level
             lines.append(f"   {name}: {entry.entry_paddr:x} => {value:x}")
-        if not value & _PAGE_PRESENT:
+        # crash's user walk takes a PROT_NONE PMD/PTE (GLOBAL bit, not present) as mapped.
+        present = value & _PAGE_PRESENT or (
+            user and entry.level in ("PMD", "PTE") and value & _PAGE_PROTNONE)
+        if not present:
             if i == len(entries) - 1 and value and entry.level == "PTE":
                 leaf = value
             break
