@@ -81,15 +81,17 @@ class Foreach(Command):
     def parse(cls, argv: Sequence[str]) -> argparse.Namespace:
         """Options may follow the keyword, as crash's getopt() allows."""
         try:
-            return cls.parser().parse_intermixed_args(list(argv))
+            namespace = cls.parser().parse_intermixed_args(list(argv))
         except argparse.ArgumentError as exc:
             raise CommandError(str(exc)) from None
+        namespace.argv = list(argv)  # the raw words, for keywords run by other commands
+        return namespace
 
     def run(self, ctx: CommandContext, args: Any) -> ForeachData:
         table = task_table(ctx.session.prog)
         keyword, tasks = select(table, args.words)
         if keyword not in ("bt", "ps"):
-            raise CommandError(f"{keyword}: not supported by pycrash's foreach yet")
+            return self._delegate(ctx, args, keyword, tasks)
         if args.hex and args.dec:
             raise CommandError("bt: -x and -d options are mutually exclusive")
         data = ForeachData(keyword, tasks)
@@ -106,8 +108,55 @@ class Foreach(Command):
             data.rows = [Ps._row(ctx.session, table, info, args.offsets) for info in tasks]
         return data
 
+    @staticmethod
+    def _delegate(ctx: CommandContext, args: Any, keyword: str,
+                  tasks: list[TaskInfo]) -> ForeachData:
+        """Other keywords (files, vm, task, sig, net, vtop): run that command per task.
+
+        Its per-task output is shown under the task header (crash prints the header itself;
+        a command that starts with the same header line keeps its own).
+        """
+        import io
+
+        from pycrash.api import CommandContext as Context
+        from pycrash.api import registry
+
+        if keyword in ("set", "test"):
+            raise CommandError(f"{keyword}: not supported by pycrash's foreach")
+        command_cls = registry.get(keyword)
+        if command_cls is None:
+            raise CommandError(f"{keyword}: command not available")
+        argv = getattr(args, "argv", [])
+        words = argv[argv.index(keyword) + 1:] if keyword in argv else []
+        data = ForeachData(keyword, tasks)
+        for info in ctx.progress(tasks, f"foreach {keyword}", len(tasks)):
+            command = command_cls()
+            if keyword == "vtop":  # vtop takes addresses: the task goes with -c
+                argv_sub = ["-c", f"{info.task:x}", *(w for w in words if w != "-c")]
+            else:
+                argv_sub = [*words, f"{info.task:x}"]
+            sub_args = command_cls.parse(argv_sub)
+            out = io.StringIO()
+            sub = Context(session=ctx.session, out=out, args=sub_args, command=command,
+                          json=False, progress_hook=ctx.progress_hook)
+            try:
+                command.render(sub, command.run(sub, sub_args))
+            except CommandError as exc:
+                out.write(f"{keyword}: {exc}\n")
+            data.rows.append((info, out.getvalue()))
+        return data
+
     def render(self, ctx: CommandContext, data: ForeachData) -> None:
         args = ctx.args
+        if data.keyword not in ("bt", "ps"):
+            from pycrash.commands.bt import task_header
+
+            for n, (info, text) in enumerate(data.rows):
+                header = task_header(info)
+                if not text.startswith(header + "\n"):
+                    text = header + "\n" + text
+                ctx.out.write(("\n" if n else "") + text)
+            return
         if data.keyword == "bt":
             from pycrash.commands.bt import Bt, task_header
 
@@ -124,6 +173,9 @@ class Foreach(Command):
                                            rows=data.rows))
 
     def to_json(self, ctx: CommandContext, data: ForeachData) -> Any:
+        if data.keyword not in ("bt", "ps"):
+            return [{"pid": info.pid, "task": info.task, "output": text}
+                    for info, text in data.rows]
         if data.keyword == "bt":
             from pycrash.commands.bt import Bt, BtData
 
