@@ -36,6 +36,7 @@ class ForeachData:
 class Foreach(Command):
     name = "foreach"
     summary = "display command data for multiple tasks in the system"
+    keep_quotes = True  # 'regex' task names arrive with their quotes, as crash sees them
     description = """\
   This command allows for an examination of various kernel data associated
   with any, or all, tasks in the system, without having to set the context

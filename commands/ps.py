@@ -130,6 +130,7 @@ def _policy_mask(text: str) -> int:
 class Ps(Command):
     name = "ps"
     summary = "display process status information"
+    keep_quotes = True  # 'regex' task names arrive with their quotes, as crash sees them
     description = """\
   This command displays process status for selected, or all, processes
   in the system.  If no arguments are entered, the process data is
