@@ -73,6 +73,15 @@ def test_ps_filters(run) -> None:
     assert len(kernel) + len(user) == len(_rows(run("ps")))
 
 
+def test_ps_regex_and_command_names(run) -> None:
+    """'regex' (quoted, as crash requires) and plain command names select by comm."""
+    truth = testing.manifest("sysrq")["ground_truth"]
+    regex = _rows(run("ps 'pycrash_(sleeper|dstate)'"))
+    assert set(regex) == {truth["sleeper_pid"], truth["dstate_pid"]}
+    sleeps = {p["pid"] for p in truth["processes"] if p["comm"] == "sleep"}
+    assert sleeps <= set(_rows(run("ps sleep")))
+
+
 def test_ps_json_has_the_text_rows(sample_session) -> None:
     from pycrash.api import registry
     from pycrash.runner import Runner
