@@ -58,22 +58,16 @@ clock = time.process_time
 
 
 def present_runs(dump, max_bytes: int) -> list[tuple[int, int]]:
-    """Runs [start, end) of present pages, up to ``max_bytes`` in total."""
+    """Page-aligned runs [start, end) of present pages, up to ``max_bytes`` in total."""
     runs: list[tuple[int, int]] = []
     total = 0
-    for start, end in dump.physical_ranges():
-        lo = None
-        for pfn in range(-(-start // PAGE), end // PAGE + 1):
-            if pfn < end // PAGE and dump.page_state(pfn) == "present":
-                if lo is None:
-                    lo = pfn
-                continue
-            if lo is not None:
-                runs.append((lo * PAGE, pfn * PAGE))
-                total += (pfn - lo) * PAGE
-                lo = None
-                if total >= max_bytes:
-                    return runs
+    for start, end in dump.present_ranges():
+        start, end = -(-start // PAGE) * PAGE, end // PAGE * PAGE
+        if end > start:
+            runs.append((start, end))
+            total += end - start
+            if total >= max_bytes:
+                break
     return runs
 
 
@@ -119,11 +113,8 @@ def drgn_program(paths: list[Path]):
 def virtual_addresses(dump, n: int, working_pages: int, seed: int) -> list[int]:
     rng = random.Random(seed)
     pob = dump.layout.page_offset_base
-    present = []
-    for start, end in dump.physical_ranges():
-        for pfn in range(start // PAGE, end // PAGE):
-            if dump.page_state(pfn) == "present":
-                present.append(pfn)
+    present = [pfn for start, end in present_runs(dump, 1 << 62)
+               for pfn in range(start // PAGE, end // PAGE)]
     rng.shuffle(present)
     pages = [pob + pfn * PAGE for pfn in present[:working_pages]]
     sym = dump.vmcoreinfo.symbol("_stext")

@@ -506,6 +506,11 @@ class Dump:
         """``[start, end)`` physical ranges the dump describes (RAM incl. excluded pages)."""
         return self.layer.ranges()
 
+    def present_ranges(self) -> list[tuple[int, int]]:
+        """``[start, end)`` physical ranges whose data is in the dump (what ``search``
+        should scan). Unlike :meth:`physical_ranges` this leaves out excluded pages."""
+        return self.layer.present_ranges()
+
     def page_state(self, pfn: int) -> str:
         """"present", "excluded", "missing" or "beyond" (no memory in the dump)."""
         return self.layer.page_state(pfn)

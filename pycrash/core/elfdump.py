@@ -232,6 +232,17 @@ class ElfDump(PhysicalLayer):
                 out.append((s, e))
         return out
 
+    def present_ranges(self) -> list[tuple[int, int]]:
+        out: list[tuple[int, int]] = []
+        for s, e, k in zip(self._starts, self._ends, self._kinds, strict=True):
+            if k != _DATA:
+                continue
+            if out and out[-1][1] == s:
+                out[-1] = (out[-1][0], e)
+            else:
+                out.append((s, e))
+        return out
+
     def counts(self) -> dict[str, int]:
         c = {"present": 0, "excluded": 0, "missing": 0}
         names = ("present", "excluded", "missing")

@@ -309,6 +309,10 @@ class KdumpFile(PhysicalLayer):
         s = self.page_shift
         return [(a << s, b << s) for a, b in self.bm_ram.runs(self.start_pfn, self.end_pfn)]
 
+    def present_ranges(self) -> list[tuple[int, int]]:
+        s = self.page_shift
+        return [(a << s, b << s) for a, b in self.bm_dump.runs(self.start_pfn, self.end_pfn)]
+
     def max_paddr(self) -> int:
         return self.max_mapnr << self.page_shift
 

@@ -82,6 +82,11 @@ class PhysicalLayer:
     def ranges(self) -> list[tuple[int, int]]:
         raise NotImplementedError
 
+    def present_ranges(self) -> list[tuple[int, int]]:
+        """``[start, end)`` physical ranges whose data the dump holds (not excluded).
+        Pages of an incomplete dump that were never written may still be listed."""
+        raise NotImplementedError
+
     def counts(self) -> dict[str, int]:
         """Page counts: ``present``, ``excluded`` (and ``missing`` when known)."""
         raise NotImplementedError

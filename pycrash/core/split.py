@@ -90,6 +90,16 @@ class SplitDump(PhysicalLayer):
                     out.append((s, e))
         return out
 
+    def present_ranges(self) -> list[tuple[int, int]]:
+        out: list[tuple[int, int]] = []
+        for p in self.parts:
+            for s, e in p.present_ranges():
+                if out and out[-1][1] == s:
+                    out[-1] = (out[-1][0], e)
+                else:
+                    out.append((s, e))
+        return out
+
     def max_paddr(self) -> int:
         return self.max_mapnr << self.page_shift
 

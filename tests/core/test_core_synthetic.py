@@ -634,3 +634,16 @@ def test_flattened_overlaps_replay(tmp_path_factory, records, reads):
             assert flat.pread(off, size) == bytes(image[off:off + size])
     finally:
         flat.close()
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_present_ranges(dset, fmt):
+    """present_ranges() covers exactly the pages whose state is "present"."""
+    m = dset["machine"]
+    with _open(dset, fmt) as d:
+        covered = set()
+        for start, end in d.present_ranges():
+            covered.update(range(start // PAGE, -(-end // PAGE)))
+        want = {pfn for pfn in range(m.mem_size // PAGE)
+                if _expected_state(m, fmt, pfn) == "present"}
+        assert covered == want
