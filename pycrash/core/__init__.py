@@ -12,6 +12,18 @@ Usage::
         regs = dump.cpus[0].registers           # {"rip": ..., "rsp": ..., ...}
 
 Everything that reads a dump file goes through this package; nothing in it prints.
+
+Layers (volatility3-style), bottom up:
+
+* ``filebytes`` / ``flattened``: bytes of a file, or of a ``makedumpfile -F`` stream as
+  ``makedumpfile -R`` would rebuild it (indexed once, read in place);
+* ``kdump`` (+ ``bitmap``, ``codecs``), ``elfdump``, ``split``: container formats →
+  physical pages, with typed faults (``layer`` is their common interface);
+* ``dump``: the :class:`Dump` facade — page cache, translation cache, kernel-virtual
+  reads through ``x86_64`` page-table walks; ``kernel`` finds the randomized bases and
+  names excluded pages from the dump's own memory; ``vmcoreinfo`` and ``notes`` parse
+  the metadata (VMCOREINFO, NT_PRSTATUS, QEMU CPU state);
+* ``cli`` (``python -m pycrash.core info|read|vtop``).
 """
 
 from __future__ import annotations
