@@ -1073,16 +1073,24 @@ def _search_start(machine: _Machine, info: TaskInfo, panic_task: bool,
     for found in (call_function, halt):
         if found is not None:
             return found[0], found[1], flags | {"searched"}
-    return _inactive_start(machine, info) + (flags,)
+    return _inactive_start(machine, info, exact=text_symbols) + (flags,)
 
 
-def _inactive_start(machine: _Machine, info: TaskInfo) -> tuple[int, int]:
-    """A blocked task: thread.sp, with __schedule as its PC (crash's thread_return)."""
+def _inactive_start(machine: _Machine, info: TaskInfo, exact: bool = True) -> tuple[int, int]:
+    """A blocked task: thread.sp, with crash's thread_return as its PC.
+
+    Only ``bt -t`` prints that PC; otherwise any address inside __schedule does (the walk
+    just checks the function name), which spares disassembling __schedule.
+    """
     try:
         sp = int.from_bytes(machine.prog.read(info.task + machine.thread_sp, 8), "little")
     except drgn.FaultError:
         sp = 0
-    return machine.thread_return, sp
+    if exact:
+        return machine.thread_return, sp
+    schedule = _symbol_value(machine.prog, "__schedule") or _symbol_value(machine.prog,
+                                                                          "schedule")
+    return (schedule + 1 if schedule else machine.thread_return), sp
 
 
 def _panic_task(session: Session | None, prog: drgn.Program) -> int | None:
@@ -1118,7 +1126,7 @@ def crash_backtrace(session: Session, task_address: int, *, full: bool = False,
             return Backtrace(task=info.task, pid=info.pid, cpu=info.cpu, comm=info.comm,
                              entries=[], error=str(exc))
     else:
-        rip, rsp = _inactive_start(machine, info)
+        rip, rsp = _inactive_start(machine, info, exact=text_symbols or text_all)
         flags = set()
     if text_all and info.stack:
         # bt -T: from just above thread_info (crash's BT_TEXT_SYMBOLS_ALL)
