@@ -140,3 +140,12 @@ def test_listing_options_run_in_command_line_order(run) -> None:
     assert query_first[0].endswith(" linux_banner")
     assert module_first[0].endswith("MODULE START: pycrash_test")
     assert sorted(query_first) == sorted(module_first)
+
+
+def test_section_option(run) -> None:
+    """sym -s shows the section in place of the line: crash matches sections by link address,
+    so only the zero-based per-CPU section matches once KASLR moved the kernel."""
+    assert run("sym -s fixed_percpu_data") == "0 (D) fixed_percpu_data [.data..percpu]\n"
+    if int(_manifest()["kaslr_offset"], 16):
+        assert run("sym -s schedule").endswith(" (T) schedule []\n")
+    assert run("sym -s pycrash_test_value").endswith(" [in pycrash_test module]\n")
