@@ -603,13 +603,33 @@ def _task_args(session: Any, prog: drgn.Program, info: TaskInfo) -> str:
     argv = _read_user(session, pgd, arg_start, arg_end)
     if isinstance(argv, int):
         return f"ps: cannot access user stack address: {argv:x}\n\n"
-    text = "ARG: " + " ".join(w.decode("latin-1") for w in argv.split(b"\0") if w)
+    # crash's show_task_args(): every NUL after a non-empty word becomes one space
+    text = "ARG: "
+    count = 0
+    for byte in argv:
+        if byte == 0:
+            if count:
+                text += " "
+            count = 0
+        else:
+            text += chr(byte)
+            count += 1
     env = _read_user(session, pgd, env_start, env_end)
     if isinstance(env, int):
         return text + f"ps: cannot access user stack address: {env:x}\n\n"
-    words = [w.decode("latin-1") for w in env.split(b"\0") if w]
-    text += "\nENV: " + "\n     ".join(words) + "\n" + ("" if words else "\n")
-    return text
+    # ...and in the environment a NUL ends a line, the next word indented under "ENV: "
+    text += "\nENV: "
+    count = total = 0
+    for position, byte in enumerate(env):
+        if byte == 0:
+            if count:
+                text += "\n"
+            count = 0
+        else:
+            text += ("     " if not count and position else "") + chr(byte)
+            count += 1
+            total += 1
+    return text + "\n" + ("" if total else "\n")
 
 
 def _read_user(session: Any, pgd: int, start: int, end: int) -> bytes | int:
