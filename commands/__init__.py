@@ -1,5 +1,29 @@
 """pycrash's built-in commands, one module per command (or per small family of commands).
 
-Each module registers its commands with :func:`pycrash.api.register`; the framework imports every
-module in this package at start, exactly as it imports a plugin.
+Each module registers its commands with :func:`pycrash.api.register`, exactly as a plugin does.
+``BUILTIN_COMMANDS`` tells the framework which words each module provides, so that start-up
+imports none of them: a module is imported the first time one of its words is used
+(``tests/framework/test_builtin_table.py`` checks this table against what the modules register).
+A module missing from the table still works; it is just imported at start.
 """
+
+BUILTIN_COMMANDS: dict[str, tuple[str, ...]] = {
+    "ascii": ("ascii",),
+    "bt": ("bt",),
+    "eval": ("eval",),
+    "exit": ("exit", "q", "quit"),
+    "extend": ("extend",),
+    "foreach": ("foreach",),
+    "help": ("help",),
+    "log": ("log",),
+    "mod": ("mod",),
+    "p": ("p", "print", "p/x", "p/d", "p/u", "p/o", "p/t", "p/c", "p/a", "p/z"),
+    "ps": ("ps",),
+    "rd": ("rd",),
+    "set": ("set",),
+    "struct": ("struct", "union", "*"),
+    "sym": ("sym",),
+    "sys": ("sys",),
+    "vtop": ("vtop", "ptov", "btop", "ptob"),
+    "whatis": ("whatis",),
+}

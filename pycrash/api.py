@@ -226,11 +226,17 @@ def jsonable(value: Any) -> Any:
 
 
 class CommandRegistry:
-    """All commands known to the session, by name and alias."""
+    """All commands known to the session, by name and alias.
+
+    A word may be known before its command is imported (:meth:`add_lazy`): the built-ins are
+    registered that way so that start-up imports none of them; the first :meth:`get` of one of
+    a module's words imports it.
+    """
 
     def __init__(self) -> None:
         self._by_name: dict[str, type[Command]] = {}
         self._origin: dict[str, str] = {}
+        self._lazy: dict[str, Callable[[], object]] = {}
 
     def add(self, cls: type[Command], origin: str = "builtin") -> None:
         if not cls.name:
@@ -238,10 +244,38 @@ class CommandRegistry:
         for word in (cls.name, *cls.aliases):
             self._by_name[word] = cls
             self._origin[word] = origin
+            self._lazy.pop(word, None)
+
+    def add_lazy(self, words: Sequence[str], load: Callable[[], object]) -> None:
+        """Know ``words`` now; call ``load`` (which must :meth:`add` their commands) when one
+        of them is first looked up. Words that already have a command keep it."""
+        for word in words:
+            if word not in self._by_name:
+                self._lazy[word] = load
+
+    def _load(self, word: str) -> None:
+        load = self._lazy.get(word)
+        if load is None:
+            return
+        # Every word this loader serves is settled by one call, whether it works or not.
+        for other in [w for w, fn in self._lazy.items() if fn is load]:
+            del self._lazy[other]
+        # A command added after the lazy one was declared (a plugin) keeps its words.
+        later = {w: (c, self._origin[w]) for w, c in self._by_name.items()
+                 if self._origin.get(w) != "builtin"}
+        try:
+            load()
+        finally:
+            for w, (c, origin) in later.items():
+                self._by_name[w], self._origin[w] = c, origin
+
+    def _load_all(self) -> None:
+        while self._lazy:
+            self._load(next(iter(self._lazy)))
 
     def remove(self, word: str) -> type[Command] | None:
         """Forget the command ``word`` names, with all its names (``extend -u``)."""
-        cls = self._by_name.get(word)
+        cls = self.get(word)
         if cls is not None:
             for name in [w for w, c in self._by_name.items() if c is cls]:
                 del self._by_name[name]
@@ -249,17 +283,22 @@ class CommandRegistry:
         return cls
 
     def get(self, word: str) -> type[Command] | None:
+        if word not in self._by_name and word in self._lazy:
+            self._load(word)
         return self._by_name.get(word)
 
     def origin(self, word: str) -> str | None:
+        if word in self._lazy:
+            return "builtin"
         return self._origin.get(word)
 
     def names(self) -> list[str]:
-        """Every word that runs a command, sorted."""
-        return sorted(self._by_name)
+        """Every word that runs a command, sorted (imports nothing)."""
+        return sorted(set(self._by_name) | set(self._lazy))
 
     def commands(self) -> list[type[Command]]:
-        """Each command class once, sorted by name."""
+        """Each command class once, sorted by name (imports every lazy command)."""
+        self._load_all()
         seen = {id(c): c for c in self._by_name.values()}
         return sorted(seen.values(), key=lambda c: c.name)
 

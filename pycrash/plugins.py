@@ -15,6 +15,7 @@ that fails to import is reported in one line on stderr and the rest of pycrash w
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import importlib.metadata
@@ -75,25 +76,44 @@ def _origin(origin: str, registry: api.CommandRegistry) -> Iterator[None]:
 
 
 def load_builtins(registry: api.CommandRegistry | None = None, report: Report = _stderr) -> int:
-    """Import every module of ``pycrash.commands``; returns how many failed."""
+    """Make every module of ``pycrash.commands`` a source of commands; returns how many
+    failed to import now.
+
+    Modules listed in ``pycrash.commands.BUILTIN_COMMANDS`` are imported only when one of their
+    words is first used (start-up pays for none of them); a module missing from that table is
+    imported at once. A module that fails to import is reported in one line, when it is
+    imported, and the rest works.
+    """
     registry = registry if registry is not None else api.registry
     import pycrash.commands as package
 
+    table: dict[str, tuple[str, ...]] = getattr(package, "BUILTIN_COMMANDS", {})
     failed = 0
     for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
         if info.name.startswith("_"):
             continue
-        modname = f"{package.__name__}.{info.name}"
-        with _origin("builtin", registry):
-            try:
-                if modname in sys.modules:
-                    _reregister(sys.modules[modname], registry, "builtin")
-                else:
-                    importlib.import_module(modname)
-            except Exception as err:  # noqa: BLE001 - one line, the rest works
-                failed += 1
-                report(f"command module {info.name}: {_describe(err)}")
+        words = table.get(info.name)
+        if words:
+            load = functools.partial(_import_builtin, info.name, registry, report)
+            registry.add_lazy(words, load)
+        elif not _import_builtin(info.name, registry, report):
+            failed += 1
     return failed
+
+
+def _import_builtin(name: str, registry: api.CommandRegistry, report: Report) -> bool:
+    """Import (or, for a second registry, re-register) ``pycrash.commands.<name>``."""
+    modname = f"pycrash.commands.{name}"
+    with _origin("builtin", registry):
+        try:
+            if modname in sys.modules:
+                _reregister(sys.modules[modname], registry, "builtin")
+            else:
+                importlib.import_module(modname)
+        except Exception as err:  # noqa: BLE001 - one line, the rest works
+            report(f"command module {name}: {_describe(err)}")
+            return False
+    return True
 
 
 load_builtin_commands = load_builtins  # the name some callers know it by
