@@ -95,7 +95,14 @@ def parse_line(line: str) -> CommandLine:
     if line.startswith("!"):
         return CommandLine(words=[], shell=line[1:].strip())
     command, pipeline, redirect, append = line, None, None, False
+    depth = 0  # crash: "|" and ">" inside parentheses belong to the expression, not the shell
     for i, ch in _unquoted(line):
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth = max(depth - 1, 0)
+        if depth:
+            continue
         if ch == "|":
             command, pipeline = line[:i], line[i + 1 :].strip()
             if not pipeline:

@@ -216,3 +216,13 @@ def test_symbol_address_without_dwarf(sample_session) -> None:
             assert session.symbol_address(name) == int(kallsyms[name]["address"], 16)
     assert not session.prog_loaded
     session.close()
+
+
+def test_pipe_and_redirect_inside_parentheses_belong_to_the_expression() -> None:
+    # crash's eval help: "An expression with redirection characters must be put in parentheses"
+    from pycrash.runner import parse_line
+
+    parsed = parse_line("eval (1 | 2) | cat")
+    assert parsed.words == ["eval", "(1", "|", "2)"] and parsed.pipeline == "cat"
+    parsed = parse_line("eval (0x10 >> 2) > /tmp/x")
+    assert parsed.words == ["eval", "(0x10", ">>", "2)"] and parsed.redirect == "/tmp/x"
