@@ -282,10 +282,14 @@ class Session:
 
     def reset_user_state(self) -> None:
         """Forget what commands changed, as if crash had just started on this dump: the
-        context goes back to the panic task and the ``$N`` value history starts over.
+        context goes back to the panic task, the ``$N`` value history starts over and module
+        objects loaded by ``mod -s`` are dropped from the symbol table.
         Loaded debuginfo and caches stay (they change no output)."""
         self._context = None
         self.value_history_count = 0
+        # `mod -s` objects: the symbol table (if one was built) goes back to kallsyms only
+        if "pycrash.kernel.symbols" in sys.modules:
+            sys.modules["pycrash.kernel.symbols"].unload_module_objects(self)
 
     def stack_trace(self, task_address: int) -> drgn.StackTrace:
         """The task's stack: from its CPU's saved registers if it was running, else from its
