@@ -155,7 +155,7 @@ class Bt(Command):
             traces.append(crash_backtrace(session, info.task, full=full, text_symbols=args.text,
                                           text_all=args.text_all))
         if args.ref:
-            traces = [t for t in traces if _references(t, args.ref, session)]
+            traces = [t for t in traces if _stackless(t) or _references(t, args.ref, session)]
         return BtData(traces, messages)
 
     @staticmethod
@@ -220,10 +220,8 @@ class Bt(Command):
             if index in message_at:
                 out.write(("" if first else "\n") + message_at.pop(index) + "\n")
                 first = False
-            if args.ref:  # crash prints each referencing trace, then a blank line
-                out.write(task_header(trace) + "\n")
-                self._render_trace(out, trace, args, radix, session)
-                out.write("\n")
+            if args.ref:
+                render_referencing(out, trace, args, session)
                 continue
             out.write(("" if first else "\n") + task_header(trace) + "\n")
             first = False
@@ -422,6 +420,22 @@ def _symbol_string(session: Any, value: int) -> str | None:
         return None
     sym, offset = found
     return f"{sym.name}+{offset}" if offset else sym.name
+
+
+def _stackless(trace: Backtrace) -> bool:
+    return len(trace.entries) == 1 and isinstance(trace.entries[0], Note) and \
+        trace.entries[0].text == "(no stack)"
+
+
+def render_referencing(out: Any, trace: Backtrace, args: Any, session: Any) -> None:
+    """bt -R: a referencing trace with its header and a blank line after it; a task
+    without a stack still says "(no stack)" (crash checks that before the reference)."""
+    if _stackless(trace):
+        out.write("(no stack)\n")
+        return
+    out.write(task_header(trace) + "\n")
+    Bt._render_trace(out, trace, args, 16 if args.hex else 10, session)
+    out.write("\n")
 
 
 def _references(trace: Backtrace, ref: str, session: Any) -> bool:

@@ -163,6 +163,13 @@ class Foreach(Command):
 
             radix = 16 if args.hex else 10
             first = True
+            if args.ref:
+                from pycrash.commands.bt import _references, _stackless, render_referencing
+
+                for trace in data.traces:
+                    if _stackless(trace) or _references(trace, args.ref, ctx.session):
+                        render_referencing(ctx.out, trace, args, ctx.session)
+                return
             for trace in data.traces:
                 ctx.out.write(("" if first else "\n") + task_header(trace) + "\n")
                 first = False
