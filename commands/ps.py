@@ -218,7 +218,7 @@ class Ps(Command):
             selected = list(table)
             if args.cpus and not (args.last_run or args.msecs):
                 raise CommandError("-C option is only applicable with -l and -m")
-        selected = [t for t in selected if _passes_filters(prog, table, t, args, policy)]
+        selected = [t for t in selected if _passes_filters(prog, t, args, policy)]
 
         mode = modes[0] if modes and modes[0] != "active" else "table"
         if mode in ("last_run", "msecs"):
@@ -475,8 +475,7 @@ def _has_last_run(prog: drgn.Program) -> bool:
         return False
 
 
-def _passes_filters(prog: drgn.Program, table: TaskTable, info: TaskInfo, args: Any,
-                    policy: int | None) -> bool:
+def _passes_filters(prog: drgn.Program, info: TaskInfo, args: Any, policy: int | None) -> bool:
     if args.user and info.is_kernel_thread:
         return False
     if args.kernel and not info.is_kernel_thread:

@@ -21,8 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import struct
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import drgn
 
@@ -625,8 +624,8 @@ class _Walker:
             return True
         return False
 
-    def exception_frame(self, address: int, *, verify: bool, in_estack: bool = False,
-                        search: bool = False) -> tuple[bool, int]:
+    def exception_frame(self, address: int, *, verify: bool,
+                        in_estack: bool = False) -> tuple[bool, int]:
         """Print (record) the pt_regs at ``address``; returns (printed, cs)."""
         regs = self.read_regs(address)
         if regs is None:
@@ -1093,7 +1092,7 @@ def _inactive_start(machine: _Machine, info: TaskInfo, exact: bool = True) -> tu
     return (schedule + 1 if schedule else machine.thread_return), sp
 
 
-def _panic_task(session: Session | None, prog: drgn.Program) -> int | None:
+def _panic_task(session: Session | None) -> int | None:
     if session is None:
         return None
     try:
@@ -1114,7 +1113,7 @@ def crash_backtrace(session: Session, task_address: int, *, full: bool = False,
     info = table.get(task_address)
     if info is None:
         raise LookupError(f"invalid task address: {task_address:x}")
-    panic_task = _panic_task(session, prog) == task_address
+    panic_task = _panic_task(session) == task_address
     user_regs = None
     if info.active:
         cpu = next((c for c, t in table.active.items() if t == task_address), info.cpu)
@@ -1219,8 +1218,3 @@ def stack_overflow_report(session: Session) -> list[str]:
     if not total:
         lines.append("No stack overflows detected")
     return lines
-
-
-def iter_backtraces(session: Session, tasks: list[int], **kwargs: Any) -> Iterator[Backtrace]:
-    for task in tasks:
-        yield crash_backtrace(session, task, **kwargs)
