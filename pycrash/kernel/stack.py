@@ -918,11 +918,11 @@ class _Walker:
                 rsp += m.ret_addr_offset
 
         if irq_eframe and not done:
-            slot = irq_eframe
-            if self.m.asm_common_interrupt:
-                slot -= 8
-                rip = process.word(slot) if process.contains(slot) else rip
-            self.stack_entry(slot, rip, exception=True)
+            # 5.8+ (asm_common_interrupt): the interrupted entry's return address sits just
+            # below the pt_regs; crash prints it at the pt_regs address (bt->stkptr)
+            if self.m.asm_common_interrupt and process.contains(irq_eframe - 8):
+                rip = process.word(irq_eframe - 8)
+            self.stack_entry(irq_eframe, rip, exception=True)
             _, cs = self.exception_frame(irq_eframe, verify=False)
             if cs & 3:
                 done = True
