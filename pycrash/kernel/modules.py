@@ -16,12 +16,14 @@ its string table and ``num_symtab``), which is what crash reads too.
 from __future__ import annotations
 
 import struct
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from drgn import Object, Program, TypeKind
-from drgn.helpers.linux.list import list_for_each_entry
+
+from pycrash.kernel.lists import WalkStop, entries, list_walk
 
 if TYPE_CHECKING:
     from pycrash.session import Session
@@ -31,6 +33,9 @@ __all__ = ["LoadedModule", "ModuleSymbol", "loaded_modules", "module_symbols"]
 # ELF64 symbol: st_name u32, st_info u8, st_other u8, st_shndx u16, st_value u64, st_size u64.
 _ELF64_SYM = struct.Struct("<IBBHQQ")
 SHN_UNDEF = 0
+# The kernel has no limit on loaded modules, but module IDs and memory make more than a few
+# thousand unheard of; a walk past this is walking garbage.
+MODULE_LIMIT = 65536
 
 
 @dataclass
@@ -149,9 +154,19 @@ def _module(prog: Program, mod: Object) -> LoadedModule:
     return loaded
 
 
-def for_each_module_struct(prog: Program) -> Iterator[Object]:
-    """Every ``struct module *`` on the kernel's ``modules`` list, in list order."""
-    return list_for_each_entry("struct module", prog["modules"].address_of_(), "list")
+def for_each_module_struct(prog: Program, *, limit: int = MODULE_LIMIT) -> Iterator[Object]:
+    """Every ``struct module *`` on the kernel's ``modules`` list, in list order.
+
+    A damaged list (a loop, a garbage pointer) ends the walk with one warning naming the
+    address where it stopped; the modules before it are still returned.
+    """
+    walk = list_walk(prog, prog["modules"].address_of_().value_(), limit=limit,
+                     on_stop=_warn_module_list)
+    return entries(prog, walk, "struct module", "list")
+
+
+def _warn_module_list(stop: WalkStop) -> None:
+    print(f"pycrash: WARNING: module list: {stop.message()}", file=sys.stderr)
 
 
 def loaded_modules(session: Session) -> list[LoadedModule]:
