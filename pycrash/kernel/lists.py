@@ -78,7 +78,7 @@ class WalkStop:
             "limit": "entry limit reached",
             "null": "NULL pointer",
             "invalid": "invalid pointer",
-            "fault": "cannot read it",
+            "fault": "read fault",
         }[self.kind]
         if self.detail:
             why = f"{why}: {self.detail}"
@@ -104,7 +104,8 @@ def _is_fault(err: BaseException) -> bool:
 
 
 def _reason(err: BaseException) -> str:
-    text = str(getattr(err, "reason", "") or err).strip()
+    # the core's FaultError.reason, drgn's FaultError.message: both without the address
+    text = str(getattr(err, "reason", "") or getattr(err, "message", "") or err).strip()
     return text.splitlines()[0] if text else type(err).__name__
 
 
@@ -162,7 +163,7 @@ def _follow(walk: Walk, reader: Reader, node: int, offset: int, what: str,
     except Exception as err:
         if not _is_fault(err):
             raise
-        walk.stop("fault", node, f"{value:#x}: {_reason(err)}", what)
+        walk.stop("fault", node, f"next pointer {value:#x}: {_reason(err)}", what)
         return None
     return value
 

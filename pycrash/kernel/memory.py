@@ -148,9 +148,9 @@ def online_pgdats(prog: Any) -> list[Any]:
         node_data = prog["node_data"]
     except KeyError:
         return [prog["contig_page_data"]]
-    from drgn.helpers.linux.nodemask import for_each_online_node
+    from pycrash.kernel.masks import online_nodes
 
-    return [node_data[nid][0] for nid in for_each_online_node(prog)]
+    return [node_data[nid][0] for nid in online_nodes(prog)]
 
 
 @dataclass

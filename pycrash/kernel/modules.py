@@ -166,7 +166,13 @@ def for_each_module_struct(prog: Program, *, limit: int = MODULE_LIMIT) -> Itera
 
 
 def _warn_module_list(stop: WalkStop) -> None:
-    print(f"pycrash: WARNING: module list: {stop.message()}", file=sys.stderr)
+    message = f"module list: {stop.message()}"
+    if message not in _warned:  # the list is walked by several commands: say it once
+        _warned.add(message)
+        print(f"pycrash: WARNING: {message}", file=sys.stderr)
+
+
+_warned: set[str] = set()
 
 
 def loaded_modules(session: Session) -> list[LoadedModule]:

@@ -617,8 +617,9 @@ def printk_safe_text(
         seq_buf_type = prog.type("struct printk_safe_seq_buf")
     except LookupError:
         return ""
-    from drgn.helpers.linux.cpumask import for_each_possible_cpu
     from drgn.helpers.linux.percpu import per_cpu
+
+    from pycrash.kernel.masks import possible_cpus
 
     buffer_size = seq_buf_type.member("buffer").type.size
     out: list[str] = []
@@ -629,7 +630,7 @@ def printk_safe_text(
             continue
         if header:
             out.append(f"PRINTK_SAFE_SEQ_BUF: {name}\n")
-        for cpu in for_each_possible_cpu(prog):
+        for cpu in possible_cpus(prog):  # bounded by NR_CPUS
             seq_buf = per_cpu(variable, cpu)
             length = int(seq_buf.len.counter)
             if header:

@@ -167,19 +167,11 @@ def load_average(session: Any) -> str:
 
 
 def _cpumask_bits(prog: Any, name: str) -> list[int]:
-    mask = _lookup(prog, name)
-    if mask is None:
+    if _lookup(prog, name) is None:
         return []
-    bits = []
-    for word_index, word in enumerate(mask.bits):
-        value = int(word)
-        bit = 0
-        while value:
-            if value & 1:
-                bits.append(word_index * 64 + bit)
-            value >>= 1
-            bit += 1
-    return bits
+    from pycrash.kernel.masks import cpus_in_mask
+
+    return cpus_in_mask(prog, name)  # bounded by NR_CPUS whatever nr_cpu_ids says
 
 
 def cpu_counts(session: Any) -> tuple[int, int]:
@@ -258,9 +250,9 @@ def _online_nodes(prog: Any) -> Iterator[Any]:
     if node_data is None:
         yield prog["contig_page_data"]
         return
-    from drgn.helpers.linux.nodemask import for_each_online_node
+    from pycrash.kernel.masks import online_nodes
 
-    for node in for_each_online_node(prog):
+    for node in online_nodes(prog):
         yield node_data[node][0]
 
 
@@ -268,6 +260,29 @@ def processor_mhz(session: Any) -> int:
     """``cpu_khz / 1000`` (crash's x86-64 processor speed); 0 when unknown."""
     khz = _lookup(_prog(session), "cpu_khz")
     return int(khz) // 1000 if khz is not None else 0
+
+
+def _listed_tasks(session: Any) -> Iterator[int]:
+    """Every thread by the task lists: ``init_task.tasks`` (thread-group leaders), then each
+    leader's ``signal->thread_head`` (``task_struct.thread_node``, Linux 3.14+), walked by the
+    bounded walker so a damaged list ends with a warning instead of a hang."""
+    from pycrash.kernel.lists import entries, list_walk, warn_stderr
+
+    prog = _prog(session)
+    init_task = prog["init_task"]
+    leaders = entries(prog, list_walk(prog, init_task.tasks.address_, on_stop=warn_stderr),
+                      "struct task_struct", "tasks")
+    for leader in [init_task.address_of_(), *leaders]:
+        yield leader.value_()
+        try:
+            head = leader.signal.thread_head.address_
+        except (AttributeError, LookupError):
+            continue
+        except Exception:  # noqa: BLE001 - drgn.FaultError: a leader whose signal is lost
+            continue
+        threads = list_walk(prog, head, on_stop=warn_stderr)
+        for thread in entries(prog, threads, "struct task_struct", "thread_node"):
+            yield thread.value_()
 
 
 def task_count(session: Any) -> int:
@@ -283,9 +298,7 @@ def task_count(session: Any) -> int:
         return len(task_table(session))
     except Exception:  # noqa: BLE001 - fall back to counting here
         pass
-    from drgn.helpers.linux.pid import for_each_task
-
-    tasks = {task.value_() for task in for_each_task(prog)}
+    tasks = set(_listed_tasks(session))
     cpus, _ = cpu_counts(session)
     from drgn.helpers.linux.sched import idle_task
 
