@@ -38,10 +38,23 @@ KDUMP_SIGNATURES = (b"KDUMP   ", b"DISKDUMP")
 _HDR_SIZE = 464
 _UTS_LEN = 65
 _PAGE_DESC = struct.Struct("<qIIQ")  # offset, size, flags, page_flags
+# Bound on the metadata areas the sub-header points at (notes, VMCOREINFO, eraseinfo): the
+# kernel's note area is one note_buf_t per possible CPU (~400 bytes each, 8192 CPUs at most
+# on x86-64) plus VMCOREINFO (a page); anything far larger is a corrupt size field, and
+# reading it would pull a whole (possibly sparse, zero-filled) file into memory.
+_MAX_META = 16 << 20
 
 
 def is_kdump(head: bytes) -> bool:
     return head[:8] in KDUMP_SIGNATURES
+
+
+def _read_meta(src: ByteSource, offset: int, size: int, what: str) -> bytes:
+    """A sub-header area (notes, VMCOREINFO, eraseinfo), its size checked first."""
+    if size > _MAX_META or offset + size > src.size:
+        raise DumpFormatError(src.path, offset, f"bad {what} size {size} in the kdump "
+                              "sub-header")
+    return src.pread(offset, size)
 
 
 class KdumpHeader:
@@ -146,6 +159,11 @@ class KdumpFile(PhysicalLayer):
         # (old diskdump), exactly as crash decides.
         bitmap_off = (1 + hdr.sub_hdr_size) * bs
         total = hdr.bitmap_blocks * bs
+        if bitmap_off + total > src.size:
+            # Checked before reading: a flattened stream zero-fills what no record wrote,
+            # so a garbled bitmap_blocks would otherwise allocate that much memory.
+            raise DumpFormatError(path, 436, f"bitmaps truncated (bitmap_blocks "
+                                  f"{hdr.bitmap_blocks} end past the {src.size}-byte file)")
         bitmap_bytes = (self.max_mapnr + 7) // 8
         one = (bitmap_bytes + bs - 1) // bs * bs  # one bitmap, block aligned
         if hdr.bitmap_blocks >= 2 * (one // bs):
@@ -170,11 +188,12 @@ class KdumpFile(PhysicalLayer):
         # Notes and VMCOREINFO (header versions 3/4 and later).
         self.notes = []
         if hdr.offset_note > 0 and hdr.size_note:
-            self.notes = parse_notes(src.pread(hdr.offset_note, hdr.size_note),
+            self.notes = parse_notes(_read_meta(src, hdr.offset_note, hdr.size_note, "notes"),
                                      base_offset=hdr.offset_note)
         self.vmcoreinfo_text = None
         if hdr.offset_vmcoreinfo > 0 and hdr.size_vmcoreinfo:
-            self.vmcoreinfo_text = src.pread(hdr.offset_vmcoreinfo, hdr.size_vmcoreinfo)
+            self.vmcoreinfo_text = _read_meta(src, hdr.offset_vmcoreinfo,
+                                              hdr.size_vmcoreinfo, "VMCOREINFO")
         else:
             for note in self.notes:
                 if note.name == "VMCOREINFO":
@@ -183,7 +202,8 @@ class KdumpFile(PhysicalLayer):
             self.producer = "qemu"
         self.eraseinfo = b""
         if hdr.offset_eraseinfo > 0 and hdr.size_eraseinfo:
-            self.eraseinfo = src.pread(hdr.offset_eraseinfo, hdr.size_eraseinfo)
+            self.eraseinfo = _read_meta(src, hdr.offset_eraseinfo, hdr.size_eraseinfo,
+                                        "eraseinfo")
         self._decoders: dict[int, Callable[[bytes], bytes]] = {}
         self._excluded_reason = f"page excluded ({describe_dump_level(self.dump_level)})"
         self._pread = src.pread

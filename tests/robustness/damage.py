@@ -1,0 +1,143 @@
+"""Damaged copies of the sample dumps, built in memory or in a test's tmp_path.
+
+Nothing here writes to ``sample-dumps/``: a sample is read once (through the core's own
+:class:`~pycrash.core.filebytes.FileBytes`, so the read-only open is exercised too) and
+the damage is applied to a private copy.
+
+:class:`PatchedBytes` is a :class:`~pycrash.core.filebytes.ByteSource` that serves a sample
+file with a few bytes overwritten and/or cut at some length: the fuzzers mutate headers
+without copying megabytes per input.
+"""
+
+from __future__ import annotations
+
+import io
+import lzma
+import struct
+from pathlib import Path
+
+from pycrash import testing
+from pycrash.core.filebytes import FileBytes, SourceStream
+
+__all__ = [
+    "PatchedBytes", "sample_bytes", "sample_path", "kdump_layout", "KdumpLayout",
+    "open_patched", "TYPED",
+]
+
+# disk_dump_header (makedumpfile diskdump_mod.h, 64-bit): block_size at 428,
+# sub_hdr_size at 432, bitmap_blocks at 436, max_mapnr at 440.
+HDR_BLOCK_SIZE, HDR_SUB_HDR_SIZE, HDR_BITMAP_BLOCKS, HDR_MAX_MAPNR = 428, 432, 436, 440
+
+
+def sample_path(scenario: str = "sysrq", name: str = "zlib31") -> Path:
+    paths = testing.dump_paths(scenario, name)
+    return Path(paths[0])
+
+
+_BYTES: dict[tuple[str, str], bytes] = {}
+
+
+def sample_bytes(scenario: str = "sysrq", name: str = "zlib31") -> bytes:
+    """The whole (decompressed) sample dump file, cached per test run."""
+    key = (scenario, name)
+    if key not in _BYTES:
+        path = sample_path(scenario, name)
+        src = FileBytes(path)
+        try:
+            data = src.pread(0, src.size)
+        finally:
+            src.close()
+        if path.suffix == ".xz":
+            data = lzma.decompress(data)
+        _BYTES[key] = data
+    return _BYTES[key]
+
+
+class PatchedBytes:
+    """A ByteSource: ``base`` cut to ``size`` bytes with ``patches`` {offset: bytes} applied."""
+
+    def __init__(self, base: bytes, patches: dict[int, bytes] | None = None, *,
+                 size: int | None = None, path: str = "fuzz.vmcore") -> None:
+        self.base = base
+        self.patches = sorted((patches or {}).items())
+        self.size = len(base) if size is None else min(size, len(base))
+        self.path = path
+
+    def pread(self, offset: int, size: int) -> bytes:
+        if offset < 0 or size <= 0 or offset >= self.size:
+            return b""
+        end = min(self.size, offset + size)
+        data = self.base[offset:end]
+        for poff, pdata in self.patches:
+            if poff < end and poff + len(pdata) > offset:
+                buf = bytearray(data)
+                lo = max(poff, offset)
+                hi = min(poff + len(pdata), end)
+                buf[lo - offset:hi - offset] = pdata[lo - poff:hi - poff]
+                data = bytes(buf)
+        return data
+
+    def stream(self) -> io.RawIOBase:
+        return SourceStream(self)
+
+    def close(self) -> None:
+        pass
+
+
+class KdumpLayout:
+    """Where the parts of a kdump-compressed file are (from its own header)."""
+
+    def __init__(self, data: bytes) -> None:
+        (self.block_size,) = struct.unpack_from("<i", data, HDR_BLOCK_SIZE)
+        (self.sub_hdr_size, self.bitmap_blocks, self.max_mapnr) = struct.unpack_from(
+            "<iII", data, HDR_SUB_HDR_SIZE)
+        bs = self.block_size
+        self.sub_header = bs
+        self.bitmap1 = (1 + self.sub_hdr_size) * bs
+        self.bitmap_half = self.bitmap_blocks * bs // 2
+        self.bitmap2 = self.bitmap1 + self.bitmap_half
+        self.descriptors = self.bitmap1 + self.bitmap_blocks * bs
+        self.ndesc = int.from_bytes(data[self.bitmap2:self.bitmap2 + self.bitmap_half],
+                                    "little").bit_count()
+        self.page_data = self.descriptors + 24 * self.ndesc
+
+    def dumpable(self, data: bytes, pfn: int) -> bool:
+        return bool(data[self.bitmap2 + (pfn >> 3)] >> (pfn & 7) & 1)
+
+
+def kdump_layout(data: bytes) -> KdumpLayout:
+    return KdumpLayout(data)
+
+
+def open_patched(src: PatchedBytes, *, zero_excluded: bool = False):
+    """Open a patched source as the core's open_dump would a file: flattened or not, kdump
+    or ELF, then the Dump facade (layout discovery reads kernel memory)."""
+    from pycrash.core.dump import Dump
+    from pycrash.core.elfdump import ElfDump, is_elf
+    from pycrash.core.errors import DumpFormatError
+    from pycrash.core.flattened import FlatBytes, is_flattened
+    from pycrash.core.kdump import KdumpFile, is_kdump
+
+    head = src.pread(0, 4096)
+    source = src
+    flattened = False
+    if is_flattened(head):
+        source = FlatBytes(src)
+        head = source.pread(0, 4096)
+        flattened = True
+    if is_kdump(head):
+        layer = KdumpFile(source, flattened=flattened)
+    elif is_elf(head):
+        layer = ElfDump(source, flattened=flattened)
+    else:
+        raise DumpFormatError(src.path, 0, "not a kernel dump")
+    return Dump(layer, zero_excluded=zero_excluded)
+
+
+def typed_errors() -> tuple[type[BaseException], ...]:
+    from pycrash.core.errors import DumpFormatError, FaultError
+
+    return (DumpFormatError, FaultError)
+
+
+TYPED = typed_errors()
