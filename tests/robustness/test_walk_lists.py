@@ -8,11 +8,10 @@ Ground truth: the pycrash_test module's ``pycrash_items`` list (ids 1..5 in list
 from __future__ import annotations
 
 import pytest
+from overlay import overlay_session, u64
 
 from pycrash import testing
 from pycrash.kernel.lists import entries, hlist_walk, list_walk, rbtree_walk
-
-from .overlay import overlay_session, u64
 
 UNMAPPED = 0xFFFFC90000000000  # vmalloc space start: nothing mapped there in the sample
 
