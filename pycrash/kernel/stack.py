@@ -198,10 +198,16 @@ class _Symbolizer:
         self.table = symbol_table(session)
         self.cache: dict[int, tuple[str, int, int, bool] | None] = {}
         self.text_ranges: list[tuple[int, int]] = []
-        for start, end in (("_stext", "_etext"), ("_sinittext", "_einittext")):
-            first, last = self.table.lookup(start), self.table.lookup(end)
-            if first and last:
-                self.text_ranges.append((first[0].address, last[0].address))
+        try:  # crash: every SEC_CODE section of vmlinux, KASLR-relocated
+            from pycrash.kernel.symbols import kernel_text_ranges
+
+            self.text_ranges = kernel_text_ranges(session.vmlinux_path,
+                                                  session.dump.kaslr_offset or 0)
+        except Exception:  # noqa: BLE001 - no section headers: the text symbols' span
+            for start, end in (("_stext", "_etext"), ("_sinittext", "_einittext")):
+                first, last = self.table.lookup(start), self.table.lookup(end)
+                if first and last:
+                    self.text_ranges.append((first[0].address, last[0].address))
         self._module_structs: dict[str, drgn.Object] = {}
 
     def module_of(self, address: int) -> tuple[str, drgn.Object] | None:
