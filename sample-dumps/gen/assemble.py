@@ -29,7 +29,7 @@ DUMPS = {
     "plain31": (["vmcore.plain31.kdump"], "kdump", "none", 31, True, "-d 31"),
     "flat31": (["vmcore.zlib31.flat"], "flattened", "zlib", 31, False, "-F -c -d 31"),
     "split31": (["vmcore.zlib31.split1.kdump", "vmcore.zlib31.split2.kdump"], "split", "zlib", 31,
-                False, "-c -d 31 --split"),
+                False, "-c -d 31 --splitblock-size 4096 --split"),
     "elf31": (["vmcore.elf31.elf"], "elf", "none", 31, True, "-E -d 31"),
     "full": (["vmcore.full.elf"], "elf", "none", 0, True, "(dd of /proc/vmcore)"),
     "zlib0": (["vmcore.zlib0.kdump"], "kdump", "zlib", 0, False, "-c -d 0"),
