@@ -41,10 +41,10 @@ def _read_int(prog: drgn.Program, name: str) -> int | None:
 
 
 def _online_cpus(prog: drgn.Program) -> set[int]:
-    from drgn.helpers.linux.cpumask import for_each_online_cpu
+    from pycrash.kernel.masks import online_cpus
 
     try:
-        return set(for_each_online_cpu(prog))
+        return set(online_cpus(prog))
     except (KeyError, LookupError, drgn.FaultError):
         return set()
 

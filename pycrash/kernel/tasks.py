@@ -18,7 +18,6 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import drgn
-from drgn.helpers.linux.cpumask import for_each_possible_cpu, for_each_present_cpu
 from drgn.helpers.linux.percpu import per_cpu_ptr
 
 if TYPE_CHECKING:
@@ -314,9 +313,14 @@ def _idr_pid_pointers(prog: drgn.Program) -> Iterator[int]:
 
 
 def _cpu_count(prog: drgn.Program) -> int:
-    """crash's kt->cpus: the possible CPUs, or the highest present CPU + 1 if fewer."""
-    possible = list(for_each_possible_cpu(prog))
-    present = list(for_each_present_cpu(prog))
+    """crash's kt->cpus: the possible CPUs, or the highest present CPU + 1 if fewer.
+
+    The masks are read within their own size (NR_CPUS), whatever nr_cpu_ids claims.
+    """
+    from pycrash.kernel.masks import possible_cpus, present_cpus
+
+    possible = possible_cpus(prog)
+    present = present_cpus(prog)
     cpus = len(possible)
     if present and len(present) < cpus:
         cpus = max(present) + 1
