@@ -227,6 +227,10 @@ def _main(args: argparse.Namespace) -> int:
         return EXIT_USAGE
 
     with session:
+        paths = list(getattr(session.dump, "paths", ()))
+        name = paths[0] if len(paths) == 1 else "split set"
+        for warning in getattr(session.dump, "warnings", ()):
+            _say(f"warning: {name}: {warning}")
         if session.vmlinux_how and session.vmlinux_how != "given":
             _say(f"using debuginfo {session.vmlinux_how}")
         elif session.vmlinux_path is None:

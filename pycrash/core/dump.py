@@ -206,6 +206,31 @@ class Dump:
         if vmci.kerneloffset is None and vmci.phys_base is None and root is not None:
             kernel.kernel_from_page_tables(self)
         kernel.discover_layout(self, layer.page_offset_hint)
+        #: one line per problem found at open (truncation, a split part missing, pages
+        #: the kernel needs filtered out, --zero-excluded in effect); nothing prints them
+        #: here: the shell shows each once.
+        self.warnings: list[str] = self._damage_report()
+
+    def _damage_report(self) -> list[str]:
+        out = list(self.layer.damage())
+        try:
+            slab = kernel.excluded_in_use(self)
+        except FaultError:
+            slab = None
+        if slab is not None and slab[0]:
+            found, examined, total = slab
+            share = (f"{found} of the {total} excluded pages" if examined >= total else
+                     f"about {found * total // max(1, examined)} of the {total} excluded "
+                     f"pages ({found} of {examined} examined)")
+            out.append(f"{share} are slab pages the kernel was using (makedumpfile older "
+                       "than the kernel?): kernel data in them cannot be read")
+        if self.zero_excluded:
+            counts = self.layer.counts()
+            absent = counts.get("excluded", 0) + counts.get("missing", 0)
+            if absent:
+                out.append(f"--zero-excluded: the {absent} pages excluded from or missing in "
+                           "the dump read as zeroes")
+        return out
 
     def set_layout(self, *, page_offset_base: int | None = None,
                    vmalloc_base: int | None = None, vmemmap_base: int | None = None,

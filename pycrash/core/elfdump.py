@@ -253,6 +253,16 @@ class ElfDump(PhysicalLayer):
             del c["missing"]
         return c
 
+    def damage(self) -> list[str]:
+        missing = self.counts().get("missing", 0)
+        if not missing or self.format == "kcore":
+            return []
+        if self.incomplete:
+            return [f"the dump is incomplete (makedumpfile could not finish it): {missing} "
+                    "pages are missing"]
+        return [f"the file is truncated ({self.src.size} bytes): {missing} pages of its "
+                "PT_LOAD segments are missing"]
+
     def virtual_segments(self) -> list[tuple[int, int, int, int]]:
         """``(p_vaddr, p_memsz, p_offset, p_filesz)`` of every PT_LOAD (kcore reads
         vmalloc/module space through these)."""

@@ -23,6 +23,7 @@ from .codecs import (
     decoder,
 )
 from .errors import (
+    BeyondDumpError,
     CorruptPageError,
     DumpFormatError,
     ExcludedPageError,
@@ -235,6 +236,10 @@ class KdumpFile(PhysicalLayer):
         shift = self.page_shift
         byte, bit = pfn >> 3, 1 << (pfn & 7)
         if not self.start_pfn <= pfn < self.end_pfn or not self._ram[byte] & bit:
+            if self.split and 0 <= pfn < self.max_mapnr and \
+                    not self.start_pfn <= pfn < self.end_pfn:
+                raise BeyondDumpError(pfn << shift, "not in the dump (in another part of the "
+                                      "--split set)", physical=True)
             raise self.beyond(pfn << shift)
         if not self._dumpable[byte] & bit:
             raise ExcludedPageError(pfn << shift, self._excluded_reason, physical=True)
@@ -345,17 +350,49 @@ class KdumpFile(PhysicalLayer):
         return out
 
     def _count_missing(self) -> int:
-        # Scan descriptors from the end: the unwritten ones are a zero tail.
+        """Dumped pages whose data is not in the file: descriptors never written (zero
+        offset: an incomplete dump) or whose descriptor or data lies past the end of a
+        truncated file. makedumpfile writes descriptors and data in pfn order, so the
+        unreadable ones are a tail, found by binary search."""
         n = self.bm_dump.count(self.start_pfn, self.end_pfn)
-        lo, hi = 0, n  # first index whose descriptor offset is 0 (or past EOF)
+        size = self.src.size
+        covered = getattr(self.src, "covered", None) if self._partial else None
+        lo, hi = 0, n  # first index whose page cannot be read
         while lo < hi:
             mid = (lo + hi) // 2
-            raw = self._pread(self.data_offset + 24 * mid, 24)
-            if len(raw) == 24 and _PAGE_DESC.unpack(raw)[0] != 0:
+            pos = self.data_offset + 24 * mid
+            raw = self._pread(pos, 24)
+            ok = len(raw) == 24
+            if ok:
+                offset, dsize, _, _ = _PAGE_DESC.unpack(raw)
+                ok = offset > 0 and offset + dsize <= size
+                if ok and covered is not None:
+                    ok = covered(pos, 24) and covered(offset, dsize)
+            if ok:
                 lo = mid + 1
             else:
                 hi = mid
         return n - lo
+
+    def damage(self) -> list[str]:
+        """One line per problem a reader should hear about at open (empty if none)."""
+        out = []
+        dumped = self.bm_dump.count(self.start_pfn, self.end_pfn)
+        missing = self._count_missing()
+        if self._partial:
+            out.append(f"the flattened stream ends without its end marker: {missing} of "
+                       f"{dumped} dumped pages are missing")
+        elif missing and self.incomplete:
+            out.append(f"the dump is incomplete (makedumpfile could not finish it): {missing} "
+                       f"of {dumped} dumped pages are missing")
+        elif missing:
+            out.append(f"the file is truncated ({self.src.size} bytes): {missing} of "
+                       f"{dumped} dumped pages are missing")
+        if self.split and (self.start_pfn > 0 or self.end_pfn < self.max_mapnr):
+            out.append(f"only one part of a --split set (pfns {self.start_pfn:#x}-"
+                       f"{self.end_pfn:#x} of {self.max_mapnr:#x}): memory outside it is "
+                       "not in the dump")
+        return out
 
     def close(self) -> None:
         self.src.close()

@@ -91,6 +91,11 @@ class PhysicalLayer:
         """Page counts: ``present``, ``excluded`` (and ``missing`` when known)."""
         raise NotImplementedError
 
+    def damage(self) -> list[str]:
+        """One line per problem worth a warning at open: truncation, an incomplete
+        dump, a part of a split set missing. Empty when the container is intact."""
+        return []
+
     def max_paddr(self) -> int:
         r = self.ranges()
         return r[-1][1] if r else 0

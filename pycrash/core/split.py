@@ -110,6 +110,26 @@ class SplitDump(PhysicalLayer):
                 total[k] = total.get(k, 0) + v
         return total
 
+    def damage(self) -> list[str]:
+        """Problems of the parts, and pfn ranges no given part covers (a part missing)."""
+        out: list[str] = []
+        for p in self.parts:
+            out += [f"{p.paths[0]}: {line}" for line in p.damage()
+                    if not line.startswith("only one part")]
+        gaps = []
+        pos = 0
+        for p in self.parts:
+            if p.start_pfn > pos:
+                gaps.append((pos, p.start_pfn))
+            pos = max(pos, p.end_pfn)
+        if pos < self.max_mapnr:
+            gaps.append((pos, self.max_mapnr))
+        if gaps:
+            where = ", ".join(f"{a:#x}-{b:#x}" for a, b in gaps)
+            out.append(f"the --split set has {len(self.parts)} parts and lacks pfns {where} "
+                       "(a part is missing): memory there is not in the dump")
+        return out
+
     def close(self) -> None:
         for p in self.parts:
             p.close()
