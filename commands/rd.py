@@ -153,7 +153,8 @@ def display(ctx: CommandContext, view: MemoryView, out: list[str]) -> None:
     address = view.address
     chars: list[str] = []
     linelen = 0
-    for i in range(view.count):
+    # a large count is a long walk: progress on a terminal, Ctrl-C between two reads
+    for i in ctx.progress(range(view.count), "rd", view.count):
         data = reader.read(address, size, readtype)
         value = int.from_bytes(data, "little")
         if i % per_line == 0:

@@ -1,0 +1,73 @@
+"""Long walks report progress and stop on Ctrl-C, leaving the session usable.
+
+In process: ``rd`` of many units reports its progress through the shell's hook.  In a
+pseudo-terminal (the real REPL, driven by pexpect): ``rd`` of a hundred million units over
+memory read as zeroes (``--zero-excluded``, so no fault ends it) shows its progress line,
+Ctrl-C stops it with "interrupted", and the next command prints what crash printed.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import sys
+from pathlib import Path
+
+import pexpect
+import pytest
+
+from pycrash import testing
+
+PROMPT = r"\x1b\[\?2004h(?:\x1b\[[0-9;?]*[A-Za-z])*crash>"
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+HUGE = 100_000_000  # 800 MB of 64-bit words: far longer than any test waits
+
+
+def test_rd_reports_progress(sample_session):
+    from pycrash.api import registry
+    from pycrash.runner import Runner
+
+    calls: list[tuple[str, int, int | None]] = []
+    out, err = io.StringIO(), io.StringIO()
+    runner = Runner(sample_session(), registry, stdout=out, stderr=err)
+    runner.progress_hook = lambda label, done, total: calls.append((label, done, total))
+    assert runner.execute("rd linux_banner 1000") == 0, err.getvalue()
+    assert len(out.getvalue().splitlines()) == 500  # two 64-bit words a line
+    walked = [c for c in calls if c[1] >= 0]
+    assert walked and {c[0] for c in walked} == {"rd"} and {c[2] for c in walked} == {1000}
+    assert [c[1] for c in walked] == list(range(64, 1001, 64))
+    assert calls[-1] == ("rd", -1, 1000)  # the line is cleared when the walk ends
+
+
+@pytest.fixture
+def repl(tmp_path: Path):
+    environ = {
+        k: v for k, v in os.environ.items() if not k.startswith("PYCRASH_") and k != "NO_COLOR"
+    }
+    environ.update(TERM="xterm", HOME=str(tmp_path), PROMPT_TOOLKIT_NO_CPR="1",
+                   PYCRASH_HISTORY=str(tmp_path / "history"),
+                   PYCRASH_SAMPLE_CACHE=str(testing.cache_dir()),
+                   XDG_CACHE_HOME=str(tmp_path / "cache"))
+    files = [str(testing.vmlinux_path()), *map(str, testing.dump_paths("sysrq", "zlib31"))]
+    child = pexpect.spawn(sys.executable, ["-m", "pycrash", "-s", "--zero-excluded", *files],
+                          env=environ, cwd=str(tmp_path), dimensions=(60, 200),
+                          encoding="utf-8", codec_errors="replace", timeout=60)
+    child.expect(PROMPT)
+    yield child
+    if child.isalive():
+        child.terminate(force=True)
+
+
+def test_ctrl_c_stops_a_long_rd(repl):
+    repl.send(f"rd linux_banner {HUGE}\r")
+    repl.expect(rf"rd: \d+/{HUGE} \(\d+%\)")  # the progress line
+    repl.sendintr()
+    # a hang-detector, not a timing: the walk checks for Ctrl-C between two reads
+    repl.expect("interrupted", timeout=10)
+    repl.expect(PROMPT)
+    repl.send("sym jiffies\r")
+    repl.expect(PROMPT)
+    text = ANSI.sub("", repl.before.split("\x1b[?2004l", 1)[-1])
+    lines = [line.strip() for line in text.replace("\r", "").splitlines() if line.strip()]
+    assert lines == testing.crash_output("sysrq", "zlib31", "sym jiffies").strip().splitlines()
