@@ -133,6 +133,9 @@ class KdumpFile(PhysicalLayer):
         head = src.pread(0, _HDR_SIZE)
         if not is_kdump(head):
             raise DumpFormatError(path, 0, "not a kdump-compressed file")
+        if len(head) < _HDR_SIZE:
+            raise DumpFormatError(path, None, f"kdump header truncated (file of {len(head)} "
+                                  f"bytes, the header needs {_HDR_SIZE})")
         (version, ) = struct.unpack_from("<i", head, 8)
         if not 0 <= version < 64:
             # A byte-swapped version means a big-endian dump (ppc64, s390x): the 64-bit

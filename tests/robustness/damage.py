@@ -21,7 +21,7 @@ from pycrash.core.filebytes import FileBytes, SourceStream
 
 __all__ = [
     "PatchedBytes", "sample_bytes", "sample_path", "kdump_layout", "KdumpLayout",
-    "open_patched", "TYPED",
+    "open_patched", "TYPED", "write_copy", "slab_pfns", "drop_pages",
 ]
 
 # disk_dump_header (makedumpfile diskdump_mod.h, 64-bit): block_size at 428,
@@ -141,3 +141,68 @@ def typed_errors() -> tuple[type[BaseException], ...]:
 
 
 TYPED = typed_errors()
+
+
+def write_copy(path: Path, data: bytes, patches: dict[int, bytes] | None = None, *,
+               size: int | None = None) -> Path:
+    """Write ``data`` cut to ``size`` with ``patches`` applied to ``path``."""
+    src = PatchedBytes(data, patches, size=size)
+    path.write_bytes(src.pread(0, src.size))
+    return path
+
+
+def slab_pfns(data: bytes) -> list[int]:
+    """Dumped pfns whose ``struct page`` has PG_slab (read through the core, from the
+    sample's own VMCOREINFO and vmemmap)."""
+    from pycrash.core.dump import Dump
+    from pycrash.core.errors import FaultError
+    from pycrash.core.kdump import KdumpFile
+
+    dump = Dump(KdumpFile(PatchedBytes(data)))
+    v = dump.vmcoreinfo
+    base, size = dump.layout.vmemmap_base, v.size("page")
+    off_flags, off_head, pg_slab = (v.offset("page.flags"), v.offset("page.compound_head"),
+                                    v.number("PG_slab"))
+    assert None not in (base, size, off_flags, off_head, pg_slab)
+    out = []
+    shift = dump.layer.page_shift
+    for lo, hi in dump.layer.present_ranges():
+        for pfn in range(lo >> shift, hi >> shift):
+            try:
+                raw = dump.read(base + pfn * size, size)
+                head = struct.unpack_from("<Q", raw, off_head)[0]
+                if head & 1:
+                    raw = dump.read(head - 1, size)
+            except FaultError:
+                continue
+            if struct.unpack_from("<Q", raw, off_flags)[0] >> pg_slab & 1:
+                out.append(pfn)
+    dump.close()
+    return out
+
+
+def drop_pages(data: bytes, pfns: set[int]) -> bytes:
+    """A kdump file with ``pfns`` removed from the dumpable bitmap and their page
+    descriptors taken out of the table, as a makedumpfile that judged them unnecessary
+    would have written it (page data stays where it is: descriptors hold file offsets)."""
+    lay = kdump_layout(data)
+    buf = bytearray(data)
+    kept: list[bytes] = []
+    index = 0
+    bm = int.from_bytes(data[lay.bitmap2:lay.bitmap2 + lay.bitmap_half], "little")
+    pfn = 0
+    while bm:
+        low = (bm & -bm).bit_length() - 1
+        pfn += low
+        bm >>= low
+        desc = data[lay.descriptors + 24 * index:lay.descriptors + 24 * index + 24]
+        if pfn in pfns:
+            buf[lay.bitmap2 + (pfn >> 3)] &= ~(1 << (pfn & 7)) & 0xFF
+        else:
+            kept.append(desc)
+        index += 1
+        bm >>= 1
+        pfn += 1
+    table = b"".join(kept)
+    buf[lay.descriptors:lay.descriptors + len(table)] = table
+    return bytes(buf)

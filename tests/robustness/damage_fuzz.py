@@ -137,7 +137,10 @@ class Mutator:
             else:  # zero a run
                 patches[off] = bytes(rng.choice((1, 8, 24, 64)))
         size = None
-        if rng.random() < 0.1:
+        cut = rng.random()
+        if cut < 0.05:  # inside the headers
+            size = rng.randrange(min(len(self.base), 1 << 16))
+        elif cut < 0.1:
             size = rng.randrange(len(self.base))
         return patches, size
 
