@@ -15,6 +15,7 @@ BUILTIN_COMMANDS: dict[str, tuple[str, ...]] = {
     "extend": ("extend",),
     "foreach": ("foreach",),
     "help": ("help",),
+    "list": ("list",),
     "log": ("log",),
     "mod": ("mod",),
     "p": ("p", "print", "p/x", "p/d", "p/u", "p/o", "p/t", "p/c", "p/a", "p/z"),

@@ -162,3 +162,36 @@ def test_rbtree_cycle_and_garbage_child(damaged):
     # in order: the root's left subtree, the root, then its unreadable right child
     assert items == sorted(items) and items[-1] == root_id and len(items) < 5
     assert (walk.stopped.kind, walk.stopped.address) == ("fault", root_node)
+
+
+def _execute(session, line: str) -> tuple[int, str, str]:
+    import io
+
+    from pycrash.api import registry
+    from pycrash.runner import Runner
+
+    out, err = io.StringIO(), io.StringIO()
+    status = Runner(session, registry, stdout=out, stderr=err).execute(line)
+    return status, out.getvalue(), err.getvalue()
+
+
+def test_list_command_on_a_loop_prints_what_it_could(damaged):
+    session, overlay = damaged
+    head, nodes = _nodes(session)
+    offset = session.prog.type("struct pycrash_item").member("node").offset
+    with overlay.patched({nodes[4]: u64(nodes[2])}):
+        status, out, err = _execute(session, "list pycrash_item.node -H pycrash_items")
+    # crash's recording of the intact list, cut where the loop starts
+    intact = testing.crash_output("sysrq", "zlib31", "list pycrash_item.node -H pycrash_items",
+                                  module_loaded=True).splitlines(keepends=True)
+    assert status == 1 and out == "".join(intact[:4])
+    assert err == f"pycrash: list: duplicate list entry: {nodes[2] - offset:x}\n"
+
+
+def test_list_command_on_an_unreadable_entry(damaged):
+    session, overlay = damaged
+    head, nodes = _nodes(session)
+    with overlay.patched({nodes[3]: u64(UNMAPPED)}):
+        status, out, err = _execute(session, "list -H pycrash_items")
+    assert status == 1 and out.split() == [f"{nodes[i]:x}" for i in (1, 2, 3)]
+    assert err.count("\n") == 1 and f"{nodes[3]:x}" in err and "not mapped" in err
