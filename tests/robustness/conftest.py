@@ -1,0 +1,27 @@
+"""Fixtures for the damaged-dump tests: running the ``pycrash`` program on a file.
+
+    def test_x(cli, tmp_path):
+        result = cli("-c", "sys", vmlinux, dump)      # subprocess, bounded by a timeout
+        assert result.returncode == 2
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable
+
+import pytest
+
+CLI_TIMEOUT = 120  # seconds: generous for a loaded machine; a hang fails the test
+
+
+def run_cli(*args: str, timeout: float = CLI_TIMEOUT) -> subprocess.CompletedProcess[str]:
+    """``python -m pycrash ARGS`` with stdin closed; raises TimeoutExpired on a hang."""
+    return subprocess.run([sys.executable, "-m", "pycrash", *args], capture_output=True,
+                          text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+@pytest.fixture
+def cli() -> Callable[..., subprocess.CompletedProcess[str]]:
+    return run_cli
