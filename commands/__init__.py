@@ -25,6 +25,7 @@ BUILTIN_COMMANDS: dict[str, tuple[str, ...]] = {
     "struct": ("struct", "union", "*"),
     "sym": ("sym",),
     "sys": ("sys",),
+    "tree": ("tree",),
     "vtop": ("vtop", "ptov", "btop", "ptob"),
     "whatis": ("whatis",),
 }

@@ -38,7 +38,7 @@ class _Memory:
         return self.dump.read_u64(address + self.delta)  # type: ignore[attr-defined]
 
 
-def _offset_of(ctx: CommandContext, text: str) -> tuple[int, str | None]:
+def offset_argument(ctx: CommandContext, text: str) -> tuple[int, str | None]:
     """(offset, struct name) of ``-o`` / the leading ``struct.member`` argument."""
     if is_number(text):
         return parse_count(text), None
@@ -52,7 +52,7 @@ def _offset_of(ctx: CommandContext, text: str) -> tuple[int, str | None]:
     return offset, name
 
 
-def _address(ctx: CommandContext, word: str) -> int:
+def address_argument(ctx: CommandContext, word: str) -> int:
     if is_number(word):
         return parse_hex_address(word)
     address = None
@@ -106,15 +106,15 @@ class List(Command):
         words = list(args.words)
         offset, struct_name = 0, None
         if args.offset is not None:
-            offset, struct_name = _offset_of(ctx, args.offset)
+            offset, struct_name = offset_argument(ctx, args.offset)
         if len(words) == 2:
-            offset, struct_name = _offset_of(ctx, words.pop(0))
+            offset, struct_name = offset_argument(ctx, words.pop(0))
         elif len(words) > 2:
             raise CommandError("too many arguments")
-        start = _address(ctx, words[0])
-        end = _address(ctx, args.end) if args.end is not None else None
+        start = address_argument(ctx, words[0])
+        end = address_argument(ctx, args.end) if args.end is not None else None
         radix = 16 if args.hex else 10 if args.dec else int(ctx.session.settings.get("radix", 10))
-        show = self._show(ctx, args.show, struct_name)
+        show = entry_lines(ctx, args.show)
 
         memory = _Memory(ctx.session.dump, LIST_PREV if args.reverse else 0)
         stops: list[WalkStop] = []
@@ -155,35 +155,35 @@ class List(Command):
             return f"duplicate list entry: {stop.address - offset:x}"
         return stop.message()
 
-    @staticmethod
-    def _show(ctx: CommandContext, spec: str | None, struct_name: str | None):  # noqa: ANN205
-        """A function (entry address, radix) -> lines for ``-s``, or None."""
-        if spec is None:
-            return None
-        from pycrash.commands.struct import contents_lines
 
-        from pycrash.format.layout import pick_member, pick_member_path
-        from pycrash.kernel.datatype import find_datatype, member_path_exists
+def entry_lines(ctx: CommandContext, spec: str | None):  # noqa: ANN201
+    """A function (entry address, radix) -> lines for ``-s``, or None."""
+    if spec is None:
+        return None
+    from pycrash.commands.struct import contents_lines
 
-        name, _, member_text = spec.partition(".")
-        members = [m for m in member_text.split(",") if m] if member_text else []
-        datatype = find_datatype(ctx.session.prog, name)
-        if datatype is None:
-            raise CommandError(f"invalid data structure reference: {name}")
+    from pycrash.format.layout import pick_member, pick_member_path
+    from pycrash.kernel.datatype import find_datatype, member_path_exists
+
+    name, _, member_text = spec.partition(".")
+    members = [m for m in member_text.split(",") if m] if member_text else []
+    datatype = find_datatype(ctx.session.prog, name)
+    if datatype is None:
+        raise CommandError(f"invalid data structure reference: {name}")
+    for member in members:
+        if not member_path_exists(datatype.type, member):
+            raise CommandError(f"invalid data structure reference: {name}.{member}")
+
+    def lines(entry: int, radix: int) -> list[str]:
+        text = contents_lines(ctx, datatype, entry, radix)
+        if not members:
+            return text
+        out: list[str] = []
         for member in members:
-            if not member_path_exists(datatype.type, member):
-                raise CommandError(f"invalid data structure reference: {name}.{member}")
+            if "." in member or "[" in member:
+                out.extend(pick_member_path(text, member) or [])
+            else:
+                out.extend(pick_member(text, member))
+        return out
 
-        def lines(entry: int, radix: int) -> list[str]:
-            text = contents_lines(ctx, datatype, entry, radix)
-            if not members:
-                return text
-            out: list[str] = []
-            for member in members:
-                if "." in member or "[" in member:
-                    out.extend(pick_member_path(text, member) or [])
-                else:
-                    out.extend(pick_member(text, member))
-            return out
-
-        return lines
+    return lines

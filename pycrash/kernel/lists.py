@@ -38,6 +38,7 @@ __all__ = [
     "entries",
     "hlist_walk",
     "list_walk",
+    "rbtree_preorder_walk",
     "rbtree_walk",
     "warn_stderr",
 ]
@@ -245,6 +246,57 @@ def rbtree_walk(reader: Reader, root: int, *, limit: int = DEFAULT_LIMIT,
                 return
 
     return Walk(nodes, on_stop)
+
+
+def rbtree_preorder_walk(reader: Reader, root: int, *, root_is_node: bool = False,
+                         limit: int = DEFAULT_LIMIT,
+                         on_stop: Callable[[WalkStop], None] | None = None) -> Walk:
+    """``(node, position)`` of the tree at ``struct rb_root`` ``root`` (or at ``struct
+    rb_node`` ``root`` when ``root_is_node``) in pre-order: a node, then its left subtree,
+    then its right one, as crash's ``tree -t rbtree`` prints them.  ``position`` is crash's
+    ``-p`` path: ``root``, ``root/l``, ``root/l/r``..."""
+
+    def nodes(walk: Walk) -> Iterator[tuple[int, str]]:
+        seen: set[int] = set()
+        if root_is_node:
+            first = root
+            try:
+                reader.read_u64(root)
+            except Exception as err:
+                if not _is_fault(err):
+                    raise
+                walk.stop("fault", root, _reason(err), "rbtree")
+                return
+        else:
+            first = _follow(walk, reader, root, 0, "rbtree", allow_null=True)
+            if first is None:
+                return
+        stack: list[tuple[int, str]] = [(first, "root")]
+        while stack:
+            node, position = stack.pop()
+            if node in seen:
+                walk.stop("loop", node, what="rbtree")
+                return
+            if walk.count >= limit:
+                walk.stop("limit", node, f"{limit}", "rbtree")
+                return
+            if position.count("/") >= RBTREE_MAX_DEPTH:
+                walk.stop("invalid", node, "tree deeper than any red-black tree", "rbtree")
+                return
+            seen.add(node)
+            yield node, position
+            right = _follow(walk, reader, node, RB_RIGHT, "rbtree", allow_null=True)
+            if walk.stopped is not None:
+                return
+            left = _follow(walk, reader, node, RB_LEFT, "rbtree", allow_null=True)
+            if walk.stopped is not None:
+                return
+            if right is not None:
+                stack.append((right, position + "/r"))
+            if left is not None:
+                stack.append((left, position + "/l"))
+
+    return Walk(nodes, on_stop)  # type: ignore[arg-type]
 
 
 def entries(prog: Any, walk: Walk, type_name: str, member: str) -> Iterator[Any]:

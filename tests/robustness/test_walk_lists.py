@@ -195,3 +195,19 @@ def test_list_command_on_an_unreadable_entry(damaged):
         status, out, err = _execute(session, "list -H pycrash_items")
     assert status == 1 and out.split() == [f"{nodes[i]:x}" for i in (1, 2, 3)]
     assert err.count("\n") == 1 and f"{nodes[3]:x}" in err and "not mapped" in err
+
+
+def test_tree_command_on_a_cycle_prints_what_it_could(damaged):
+    session, overlay = damaged
+    prog = session.prog
+    root_node = prog["pycrash_tree"].rb_node.value_()
+    left = session.dump.read_u64(root_node + 16)  # struct rb_node.rb_left
+    line = "tree -t rbtree -o pycrash_item.rb pycrash_tree"
+    intact = testing.crash_output("sysrq", "zlib31", line,
+                                  module_loaded=True).splitlines(keepends=True)
+    offset = prog.type("struct pycrash_item").member("rb").offset
+    with overlay.patched({left + 16: u64(root_node)}):  # the root's left child's left -> root
+        status, out, err = _execute(session, line)
+    # pre-order: the root, its left child, then the root again
+    assert status == 1 and out == "".join(intact[:2])
+    assert err == f"pycrash: tree: duplicate tree entry: {root_node - offset:x}\n"
