@@ -771,14 +771,16 @@ def audit_backlog(session: Any) -> list[str] | None:
         queue = prog[name]
         if not int(queue.qlen):
             continue
-        head = queue.address_
-        skb = queue.next
-        while skb.value_() != head:
+        # struct sk_buff_head and struct sk_buff both start with next, prev: the queue is
+        # a circular list through its head, walked bounded and loop-checked.
+        from pycrash.kernel.lists import list_walk, warn_stderr
+
+        for address in list_walk(prog, queue.address_, on_stop=warn_stderr):
+            skb = drgn.Object(prog, "struct sk_buff *", address)
             data = skb.data
             nlmsg_type = int(drgn.Object(prog, "struct nlmsghdr *", data.value_()).nlmsg_type)
             text_len = int(skb.len) - nlmsghdr_size
             text = prog.read(data.value_() + nlmsghdr_size, max(text_len, 0))
             text = text.split(b"\0", 1)[0].decode("utf-8", "backslashreplace")
             lines.append(f"type={nlmsg_type} {text}")
-            skb = skb.next
     return lines
