@@ -36,6 +36,10 @@ SHN_UNDEF = 0
 # The kernel has no limit on loaded modules, but module IDs and memory make more than a few
 # thousand unheard of; a walk past this is walking garbage.
 MODULE_LIMIT = 65536
+# Bounds on a module's kallsyms (the largest in-tree modules have some 10^4 symbols and a few
+# hundred KiB of names): garbage counts would otherwise ask the core for gigabytes.
+MAX_MODULE_SYMBOLS = 1 << 20
+MAX_MODULE_STRTAB = 64 << 20
 
 
 @dataclass
@@ -111,9 +115,13 @@ def _kallsyms_symbols(prog: Program, mod: Object) -> list[ModuleSymbol]:
     strtab = int(kallsyms.strtab)
     if not count or not symtab or not strtab:
         return []
+    if count > MAX_MODULE_SYMBOLS:
+        raise ValueError(f"num_symtab {count} is more than any module has")
     raw = prog.read(symtab, count * _ELF64_SYM.size)
     entries = list(_ELF64_SYM.iter_unpack(raw))
     longest = max((e[0] for e in entries), default=0)
+    if longest > MAX_MODULE_STRTAB:
+        raise ValueError(f"st_name offset {longest:#x} past any module's string table")
     # The string table is read in one piece: names are short and packed.
     strings = prog.read(strtab, longest + 256)
     symbols = []
@@ -149,8 +157,10 @@ def _module(prog: Program, mod: Object) -> LoadedModule:
     )
     try:
         loaded.symbols = _kallsyms_symbols(prog, mod)
-    except Exception:  # noqa: BLE001 - a damaged symbol table leaves the module without symbols
+    except Exception as err:  # noqa: BLE001 - a damaged table leaves the module without symbols
         loaded.symbols = []
+        reason = str(getattr(err, "message", "") or err).splitlines()[0]
+        _warn_once(f"module {loaded.name}: no symbols from its kallsyms: {reason}")
     return loaded
 
 
@@ -166,7 +176,10 @@ def for_each_module_struct(prog: Program, *, limit: int = MODULE_LIMIT) -> Itera
 
 
 def _warn_module_list(stop: WalkStop) -> None:
-    message = f"module list: {stop.message()}"
+    _warn_once(f"module list: {stop.message()}")
+
+
+def _warn_once(message: str) -> None:
     if message not in _warned:  # the list is walked by several commands: say it once
         _warned.add(message)
         print(f"pycrash: WARNING: {message}", file=sys.stderr)

@@ -131,3 +131,21 @@ def test_absurd_nr_cpu_ids_ps(many_cpus):
     assert _task_column(out) == _task_column(_crash("ps"))
     status, out, _ = _execute(many_cpus, "sys")
     assert _field(out, "TASKS") == _field(_crash("sys"), "TASKS")
+
+
+def test_garbage_module_symbol_count(fresh, capsys):
+    """A module whose ``core_kallsyms.num_symtab`` is garbage (2**31 - 1 symbols would be
+    48 GiB): the module is listed without symbols, with one warning naming it."""
+    from drgn import container_of
+
+    session, overlay = fresh
+    prog = session.prog
+    module = container_of(prog["modules"].next, "struct module", "list")
+    count = module.core_kallsyms.num_symtab
+    overlay.patches[count.address_] = (2**31 - 1).to_bytes(4, "little")
+    status, out, err = _execute(session, "mod")
+    assert status == 0 and _module_name() in out
+    status, out, _ = _execute(session, "sym schedule")
+    assert status == 0 and out.split()[:3] == _crash("sym schedule").split()[:3]
+    warnings = _warnings(capsys.readouterr().err)
+    assert len(warnings) == 1 and _module_name() in warnings[0] and "num_symtab" in warnings[0]
