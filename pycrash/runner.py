@@ -164,7 +164,9 @@ class Runner:
         self.stderr = stderr
         self.json = json
         self.exit_requested = False
-        self.progress_hook: Any = None
+        # Long walks (ctx.progress) draw a progress line when stderr is a terminal: at the
+        # prompt and for -c / -i commands alike.
+        self.progress_hook: Any = _terminal_progress(self.stderr or sys.stderr)
         self._pending: list[str] = []
         # Set by Ctrl-C during a command: execute_script() stops there (the REPL just goes on).
         self.interrupted = False
@@ -341,6 +343,9 @@ class Runner:
             self.exit_requested = True
             return 0
         except KeyboardInterrupt:
+            clear = getattr(self.progress_hook, "clear", None)
+            if clear is not None:  # "interrupted" must not land on the progress line
+                clear()
             self._defer(name, "interrupted")
             self.interrupted = True
             return 1
@@ -430,6 +435,18 @@ class Runner:
             subprocess.run(command, input=text.encode("utf-8", "replace"))
         except (OSError, KeyboardInterrupt):
             pass
+
+
+def _terminal_progress(stream: TextIO) -> Any:
+    """The progress hook for ``stream``: a progress line on a terminal, else None."""
+    try:
+        if not stream.isatty():
+            return None
+    except (AttributeError, ValueError):
+        return None
+    from pycrash.shell.progress import make_progress_hook
+
+    return make_progress_hook(stream)
 
 
 def _is_drgn_fault(err: BaseException) -> bool:

@@ -71,3 +71,29 @@ def test_ctrl_c_stops_a_long_rd(repl):
     text = ANSI.sub("", repl.before.split("\x1b[?2004l", 1)[-1])
     lines = [line.strip() for line in text.replace("\r", "").splitlines() if line.strip()]
     assert lines == testing.crash_output("sysrq", "zlib31", "sym jiffies").strip().splitlines()
+
+
+def test_ctrl_c_stops_a_long_rd_given_with_c(tmp_path):
+    """``pycrash -c 'rd ...; sym jiffies'`` on a terminal: the rd shows its progress, Ctrl-C
+    stops it with one "interrupted" line, and the -c list stops there (exit status 1), as
+    README.md documents for scripts."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("PYCRASH_")}
+    environ.update(TERM="dumb", HOME=str(tmp_path),
+                   PYCRASH_SAMPLE_CACHE=str(testing.cache_dir()))
+    files = [str(testing.vmlinux_path()), *map(str, testing.dump_paths("sysrq", "zlib31"))]
+    child = pexpect.spawn(sys.executable, ["-m", "pycrash", "-s", "--zero-excluded", "-c",
+                                           f"rd linux_banner {HUGE}; sym jiffies", *files],
+                          env=environ, cwd=str(tmp_path), dimensions=(60, 200),
+                          encoding="utf-8", codec_errors="replace", timeout=60)
+    try:
+        child.expect(rf"rd: \d+/{HUGE}")
+        child.sendintr()
+        child.expect("interrupted", timeout=10)
+        child.expect(pexpect.EOF)
+        text = ANSI.sub("", child.before).replace("\r", "")
+        assert "jiffies" not in text
+        child.close()
+        assert child.exitstatus == 1
+    finally:
+        if child.isalive():
+            child.terminate(force=True)
