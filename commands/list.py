@@ -116,14 +116,21 @@ class List(Command):
         radix = 16 if args.hex else 10 if args.dec else int(ctx.session.settings.get("radix", 10))
         show = entry_lines(ctx, args.show)
 
-        memory = _Memory(ctx.session.dump, LIST_PREV if args.reverse else 0)
+        prev = LIST_PREV if args.reverse else 0
         stops: list[WalkStop] = []
-        if args.head:
-            head, shown = start, []
-        else:  # start is an entry: the structure at start, its list_head at start + offset
-            head = start + offset
-            shown = [head]
-        walk = list_walk(memory, head, on_stop=stops.append)
+        if args.head or args.embedded:
+            # list_head format: pointers point at the next entry's embedded list_head
+            memory = _Memory(ctx.session.dump, prev)
+            head = start if args.head else start + offset
+            shown = [] if args.head else [head]
+            walk = list_walk(memory, head, on_stop=stops.append)
+        else:
+            # plain start: a structure whose pointer at ``offset`` points at the next
+            # structure itself; NULL or start again ends the list
+            memory = _Memory(ctx.session.dump, offset + prev)
+            shown = [start + offset]
+            walk = list_walk(memory, start, on_stop=stops.append, null_ends=True)
+            walk = (node + offset for node in walk)  # printed as node - offset below
         out: list[str] = []
         try:
             for node in ctx.progress(self._nodes(shown, walk, end), "list"):

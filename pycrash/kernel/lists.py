@@ -170,13 +170,15 @@ def _follow(walk: Walk, reader: Reader, node: int, offset: int, what: str,
 
 
 def list_walk(reader: Reader, head: int, *, limit: int = DEFAULT_LIMIT,
-              on_stop: Callable[[WalkStop], None] | None = None) -> Walk:
+              on_stop: Callable[[WalkStop], None] | None = None,
+              null_ends: bool = False) -> Walk:
     """The ``struct list_head`` addresses of a circular list, head excluded, in ``next``
-    order (``list_for_each``)."""
+    order (``list_for_each``).  With ``null_ends`` a NULL next pointer ends the list
+    quietly (singly-linked lists of structures, as crash's plain ``list start`` walks)."""
 
     def nodes(walk: Walk) -> Iterator[int]:
         seen: set[int] = {head}
-        node = _follow(walk, reader, head, 0, "list")
+        node = _follow(walk, reader, head, 0, "list", allow_null=null_ends)
         while node is not None and node != head:
             if node in seen:
                 walk.stop("loop", node)
@@ -186,7 +188,7 @@ def list_walk(reader: Reader, head: int, *, limit: int = DEFAULT_LIMIT,
                 return
             seen.add(node)
             yield node
-            node = _follow(walk, reader, node, 0, "list")
+            node = _follow(walk, reader, node, 0, "list", allow_null=null_ends)
 
     return Walk(nodes, on_stop)
 
