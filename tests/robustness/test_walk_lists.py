@@ -211,3 +211,15 @@ def test_tree_command_on_a_cycle_prints_what_it_could(damaged):
     # pre-order: the root, its left child, then the root again
     assert status == 1 and out == "".join(intact[:2])
     assert err == f"pycrash: tree: duplicate tree entry: {root_node - offset:x}\n"
+
+
+def test_list_plain_start_follows_pointers_to_structures(damaged):
+    """``list -o 0 START``: START and each ``next`` it leads to, until START comes round
+    again: the list_heads crash recorded for ``list -H pycrash_items``, then the head (whose
+    address /proc/kallsyms recorded in the guest)."""
+    session, _ = damaged
+    recorded = testing.crash_output("sysrq", "zlib31", "list -H pycrash_items").split()
+    head = testing.manifest("sysrq")["ground_truth"]["module_kallsyms"]["pycrash_items"]
+    status, out, err = _execute(session, f"list -o 0 {recorded[0]}")
+    assert status == 0, err
+    assert out.split() == [*recorded, f"{int(head['address'], 16):x}"]
