@@ -402,12 +402,11 @@ class Rd(Command):
         except OSError:
             raise CommandError(f"cannot open output file: {path}") from None
         with handle:
-            done = 0
-            while done < view.count:
+            chunks = range(0, view.count, 1500)
+            for done in ctx.progress(chunks, "rd -r", len(chunks)):
                 step = min(view.count - done, 1500)
                 try:
                     handle.write(reader.read(view.address + done, step, "raw dump to file"))
                 except _Fault as fault:
                     raise CommandError(str(fault)) from None
-                done += step
         return [f"{view.count} bytes copied from 0x{view.address:x} to {path}\n"]

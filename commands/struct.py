@@ -198,7 +198,7 @@ class _Datatype(Command):
         count = request.count
         if count < 0:
             address -= size * abs(count) - size
-        for index in range(abs(count)):
+        for index in ctx.progress(range(abs(count)), self.name, abs(count)):
             if index:
                 out.append("\n")
             here = address + index * size
