@@ -24,6 +24,26 @@ ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 HUGE = 100_000_000  # 800 MB of 64-bit words: far longer than any test waits
 
 
+def _progress_calls(session, line: str) -> tuple[str, list[tuple[str, int, int | None]]]:
+    from pycrash.api import registry
+    from pycrash.runner import Runner
+
+    calls: list[tuple[str, int, int | None]] = []
+    out, err = io.StringIO(), io.StringIO()
+    runner = Runner(session, registry, stdout=out, stderr=err)
+    runner.progress_hook = lambda label, done, total: calls.append((label, done, total))
+    assert runner.execute(line) == 0, err.getvalue()
+    return out.getvalue(), calls
+
+
+def test_struct_with_a_count_reports_progress(sample_session):
+    init_task = testing.manifest("sysrq")["placeholders"]["init_task"]
+    out, calls = _progress_calls(sample_session(), f"struct list_head {init_task} 200")
+    assert out.count("struct list_head {") == 200
+    assert [c for c in calls if c[1] >= 0] == [("struct", n, 200) for n in (64, 128, 192)]
+    assert calls[-1] == ("struct", -1, 200)
+
+
 def test_rd_reports_progress(sample_session):
     from pycrash.api import registry
     from pycrash.runner import Runner
