@@ -282,7 +282,8 @@ def _listed_tasks(session: Any) -> Iterator[int]:
             continue
         threads = list_walk(prog, head, on_stop=warn_stderr)
         for thread in entries(prog, threads, "struct task_struct", "thread_node"):
-            yield thread.value_()
+            if thread.value_() != leader.value_():  # the group's list holds its leader too
+                yield thread.value_()
 
 
 def task_count(session: Any) -> int:

@@ -149,3 +149,22 @@ def test_garbage_module_symbol_count(fresh, capsys):
     assert status == 0 and out.split()[:3] == _crash("sym schedule").split()[:3]
     warnings = _warnings(capsys.readouterr().err)
     assert len(warnings) == 1 and _module_name() in warnings[0] and "num_symtab" in warnings[0]
+
+
+def test_task_list_walk_behind_sys_fallback(fresh, capsys):
+    """sysinfo's own count (when the task table cannot be built) walks init_task.tasks and
+    each thread group with the bounded walker: crash's TASKS intact, a warning on a cycle."""
+    from pycrash.kernel.sysinfo import _listed_tasks
+
+    session, overlay = fresh
+    cpus = testing.manifest("sysrq")["cpus"]
+    crash_tasks = int(_field(_crash("sys"), "TASKS"))
+    # every thread, swapper/0 (init_task) included; crash adds the other CPUs' idle tasks
+    assert len(set(_listed_tasks(session))) + cpus - 1 == crash_tasks
+    first = session.dump.read_u64(session.prog["init_task"].tasks.address_)
+    second = session.dump.read_u64(first)
+    overlay.patches[second] = u64(first)
+    tasks = list(_listed_tasks(session))
+    assert len(set(tasks)) == len(tasks) < crash_tasks
+    warnings = _warnings(capsys.readouterr().err)
+    assert len(warnings) == 1 and f"{first:x}" in warnings[0] and "loop" in warnings[0]
