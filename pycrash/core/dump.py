@@ -610,6 +610,15 @@ class Dump:
                     return note.desc
         return data
 
+    def cache_info(self) -> dict[str, int]:
+        """Sizes and fixed bounds of the caches: ``pages``/``page_capacity`` (decoded
+        pages), ``translations``/``translation_capacity`` (kernel), ``user_translations``
+        (per-root walks, cleared past 4096 entries)."""
+        return {"pages": len(self._pcache), "page_capacity": self._pcache.capacity,
+                "translations": len(self._tcache),
+                "translation_capacity": self._tcache.capacity,
+                "user_translations": len(self._ucache)}
+
     def close(self) -> None:
         self._pcache.clear()
         self._tcache.clear()

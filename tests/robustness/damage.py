@@ -21,7 +21,7 @@ from pycrash.core.filebytes import FileBytes, SourceStream
 
 __all__ = [
     "PatchedBytes", "sample_bytes", "sample_path", "kdump_layout", "KdumpLayout",
-    "open_patched", "TYPED", "write_copy", "slab_pfns", "drop_pages",
+    "open_patched", "TYPED", "write_copy", "slab_pfns", "drop_pages", "grow_kdump",
 ]
 
 # disk_dump_header (makedumpfile diskdump_mod.h, 64-bit): block_size at 428,
@@ -206,3 +206,31 @@ def drop_pages(data: bytes, pfns: set[int]) -> bytes:
     table = b"".join(kept)
     buf[lay.descriptors:lay.descriptors + len(table)] = table
     return bytes(buf)
+
+
+def grow_kdump(data: bytes, max_mapnr: int) -> bytes:
+    """The same kdump file claiming ``max_mapnr`` pfns of RAM, of which only the pages
+    it already holds are dumpable: both bitmaps grow (the RAM bitmap all ones past the
+    original, the
+    dumpable bitmap zero past the original), page-data offsets move by the growth, and
+    the header's max_mapnr / end_pfn fields follow (``max_mapnr`` multiple of 8)."""
+    lay = kdump_layout(data)
+    bs = lay.block_size
+    bm_bytes = -(-(max_mapnr // 8) // bs) * bs
+    kept = lay.max_mapnr // 8  # the original RAM bits (holes stay holes)
+    ram = (data[lay.bitmap1:lay.bitmap1 + kept] + b"\xff" * (max_mapnr // 8 - kept)).ljust(
+        bm_bytes, b"\0")
+    dumpable = data[lay.bitmap2:lay.bitmap2 + lay.bitmap_half].ljust(bm_bytes, b"\0")
+    blocks = 2 * bm_bytes // bs
+    delta = (blocks - lay.bitmap_blocks) * bs
+    descs = bytearray(data[lay.descriptors:lay.page_data])
+    for i in range(lay.ndesc):
+        (offset,) = struct.unpack_from("<q", descs, 24 * i)
+        if offset:
+            struct.pack_into("<q", descs, 24 * i, offset + delta)
+    head = bytearray(data[:lay.bitmap1])
+    struct.pack_into("<II", head, HDR_BITMAP_BLOCKS, blocks, max_mapnr & 0xFFFFFFFF)
+    # kdump_sub_header: end_pfn (32-bit era) at 24, end_pfn_64 and max_mapnr_64 at 88/96
+    struct.pack_into("<Q", head, bs + 24, max_mapnr)
+    struct.pack_into("<QQ", head, bs + 88, max_mapnr, max_mapnr)
+    return bytes(head) + ram + dumpable + bytes(descs) + data[lay.page_data:]
