@@ -223,3 +223,13 @@ def test_list_plain_start_follows_pointers_to_structures(damaged):
     status, out, err = _execute(session, f"list -o 0 {recorded[0]}")
     assert status == 0, err
     assert out.split() == [*recorded, f"{int(head['address'], 16):x}"]
+
+
+def test_tree_linear_order_is_key_order(damaged, truth):
+    session, _ = damaged
+    status, out, err = _execute(session, "tree -l -o pycrash_item.rb pycrash_tree "
+                                         "-s pycrash_item.id")
+    assert status == 0, err
+    import re
+
+    assert [int(i) for i in re.findall(r"id = (\d+),", out)] == sorted(truth[0])
