@@ -10,8 +10,15 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
+
+# The helpers beside the tests (damage*.py, overlay.py) are imported by bare name; with
+# this folder a package, pytest would put only tests/ on sys.path.
+_HERE = str(Path(__file__).resolve().parent)
+if _HERE not in sys.path:
+    sys.path.insert(0, _HERE)
 
 CLI_TIMEOUT = 120  # seconds: generous for a loaded machine; a hang fails the test
 
