@@ -168,3 +168,15 @@ def test_task_list_walk_behind_sys_fallback(fresh, capsys):
     assert len(set(tasks)) == len(tasks) < crash_tasks
     warnings = _warnings(capsys.readouterr().err)
     assert len(warnings) == 1 and f"{first:x}" in warnings[0] and "loop" in warnings[0]
+
+
+def test_log_on_a_garbage_descriptor_ring(fresh):
+    """prb's desc_ring.head_id overwritten: a naive walk from tail to head would take up to
+    2**62 steps; log says in one line that the ring is corrupt."""
+    session, overlay = fresh
+    ring = session.prog["prb"].desc_ring
+    tail = int(ring.tail_id.counter)
+    overlay.patches[ring.head_id.address_] = u64(tail - 2)  # "behind" the tail: 2**62 ids
+    status, out, err = _execute(session, "log")
+    assert status == 1 and "Traceback" not in err
+    assert err.count("\n") == 1 and err.startswith("pycrash: log: ") and "corrupt" in err
