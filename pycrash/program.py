@@ -18,7 +18,9 @@ A fault in the core becomes a ``drgn.FaultError`` carrying the same one-line rea
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
+import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -89,8 +91,32 @@ def _reader(dump: Dump, physical: bool, counter: ReadCounter) -> Callable[..., b
     return read_fn
 
 
+class _DrgnLogHandler(logging.Handler):
+    """drgn reports through the ``drgn`` logger (e.g. "can't find kernel modules: ..." when a
+    damaged dump's module list can't be read); with no handler Python would print the bare
+    text. Say it the way pycrash says everything: one ``pycrash: WARNING:`` line."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = record.getMessage().strip().splitlines()
+        except Exception:  # noqa: BLE001 - a malformed record is not worth a traceback
+            return
+        if text:
+            print(f"pycrash: WARNING: {text[0]}", file=sys.stderr)
+
+
+def route_drgn_log() -> None:
+    """Send drgn's log records (warnings and worse) through :class:`_DrgnLogHandler`."""
+    logger = logging.getLogger("drgn")
+    if not any(isinstance(h, _DrgnLogHandler) for h in logger.handlers):
+        handler = _DrgnLogHandler(logging.WARNING)
+        logger.addHandler(handler)
+        logger.propagate = False
+
+
 def create_program(dump: Dump, counter: ReadCounter | None = None) -> drgn.Program:
     """A drgn Program for ``dump`` with no debuginfo loaded yet."""
+    route_drgn_log()
     counter = counter if counter is not None else ReadCounter()
     prog = drgn.Program(X86_64)
     for start, end in dump.physical_ranges():

@@ -98,11 +98,6 @@ def test_truncated_dump(name: str, offset: int, tmp_path: Path) -> None:
     assert run.returncode == (1 if failed else 0), run.stderr
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "pycrash/program.py: drgn's own log lines while loading debuginfo from a damaged dump "
-    "(\"can't find kernel modules: couldn't read modules list: ...\", \"provided file ... did "
-    "not match any loaded modules; ignoring\") reach stderr as they are, not as one pycrash: "
-    "warning"))
 def test_every_message_is_a_pycrash_line(tmp_path: Path) -> None:
     name = "zlib31"
     size = os.path.getsize(testing.dump_paths("sysrq", name)[0])
