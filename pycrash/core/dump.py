@@ -65,7 +65,7 @@ def open_layer(path: str | os.PathLike[str]) -> PhysicalLayer:
         if is_elf(head):
             return ElfDump(src, flattened=flattened)
         if not head:
-            raise DumpFormatError(path, 0, "empty file")
+            raise DumpFormatError(path, None, "empty file")
         raise DumpFormatError(path, 0, "not a kernel dump (no ELF, KDUMP or flattened "
                               "signature)")
     except BaseException:

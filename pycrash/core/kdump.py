@@ -189,16 +189,18 @@ class KdumpFile(PhysicalLayer):
         self.data_offset = (1 + hdr.sub_hdr_size + hdr.bitmap_blocks) * bs
         self._rank_base = self.bm_dump.rank(self.start_pfn)
 
-        # Notes and VMCOREINFO (header versions 3/4 and later).
+        # Notes and VMCOREINFO (header versions 3/4 and later). A garbled size or offset
+        # costs only that area (said once by damage()): the memory may still be read.
+        self._meta_damage: list[str] = []
         self.notes = []
         if hdr.offset_note > 0 and hdr.size_note:
-            self.notes = parse_notes(_read_meta(src, hdr.offset_note, hdr.size_note, "notes"),
+            self.notes = parse_notes(self._meta(hdr.offset_note, hdr.size_note, "notes"),
                                      base_offset=hdr.offset_note)
         self.vmcoreinfo_text = None
         if hdr.offset_vmcoreinfo > 0 and hdr.size_vmcoreinfo:
-            self.vmcoreinfo_text = _read_meta(src, hdr.offset_vmcoreinfo,
-                                              hdr.size_vmcoreinfo, "VMCOREINFO")
-        else:
+            self.vmcoreinfo_text = self._meta(hdr.offset_vmcoreinfo, hdr.size_vmcoreinfo,
+                                              "VMCOREINFO") or None
+        if self.vmcoreinfo_text is None:
             for note in self.notes:
                 if note.name == "VMCOREINFO":
                     self.vmcoreinfo_text = note.desc
@@ -206,13 +208,19 @@ class KdumpFile(PhysicalLayer):
             self.producer = "qemu"
         self.eraseinfo = b""
         if hdr.offset_eraseinfo > 0 and hdr.size_eraseinfo:
-            self.eraseinfo = _read_meta(src, hdr.offset_eraseinfo, hdr.size_eraseinfo,
-                                        "eraseinfo")
+            self.eraseinfo = self._meta(hdr.offset_eraseinfo, hdr.size_eraseinfo, "eraseinfo")
         self._decoders: dict[int, Callable[[bytes], bytes]] = {}
         self._excluded_reason = f"page excluded ({describe_dump_level(self.dump_level)})"
         self._pread = src.pread
         # A flattened stream that ended early: bytes no record wrote are missing, not 0.
         self._partial = getattr(src, "terminated", True) is False
+
+    def _meta(self, offset: int, size: int, what: str) -> bytes:
+        try:
+            return _read_meta(self.src, offset, size, what)
+        except DumpFormatError as exc:
+            self._meta_damage.append(f"{exc.reason} at offset {offset:#x}: {what} ignored")
+            return b""
 
     # -- page access ------------------------------------------------------------------
     def _decoder(self, flag: int, paddr: int, offset: int) -> Callable[[bytes], bytes]:
@@ -379,7 +387,7 @@ class KdumpFile(PhysicalLayer):
 
     def damage(self) -> list[str]:
         """One line per problem a reader should hear about at open (empty if none)."""
-        out = []
+        out = list(self._meta_damage)
         dumped = self.bm_dump.count(self.start_pfn, self.end_pfn)
         missing = self._count_missing()
         if self._partial:

@@ -75,14 +75,29 @@ LAYOUT = kdump_layout(KDUMP)
     ({HDR_BLOCK_SIZE: struct.pack("<i", 4095)}, "bad block_size 4095"),
     ({HDR_BITMAP_BLOCKS: struct.pack("<I", 0)}, "bad sub_hdr_size/bitmap_blocks"),
     ({HDR_BITMAP_BLOCKS: struct.pack("<I", 0xFFFFFFFF)}, "bitmaps truncated"),
-    # kdump_sub_header.size_note (offset 56 of the sub-header, header version >= 4)
-    ({LAYOUT.sub_header + 56: struct.pack("<Q", 1 << 62)}, "bad notes size"),
-    ({LAYOUT.sub_header + 40: struct.pack("<Q", 1 << 40)}, "bad VMCOREINFO size"),
 ], ids=["signature", "big-endian version", "block_size 0", "block_size odd",
-        "no bitmap", "bitmap past EOF", "notes size", "vmcoreinfo size"])
+        "no bitmap", "bitmap past EOF"])
 def test_corrupt_header_is_one_line(cli, tmp_path, patch, message):
     dump = write_copy(tmp_path / "vmcore", KDUMP, patch)
     assert message in one_error_line(cli("-c", "sys", VMLINUX, str(dump)), dump)
+
+
+@pytest.mark.parametrize("patch, message", [
+    # kdump_sub_header.size_note (offset 56 of the sub-header, header version >= 4): the
+    # registers are found in the kernel's crash_notes instead
+    ({LAYOUT.sub_header + 56: struct.pack("<Q", 1 << 62)}, "bad notes size"),
+    # size_vmcoreinfo (offset 40): the VMCOREINFO note in the note area is used instead
+    ({LAYOUT.sub_header + 40: struct.pack("<Q", 1 << 40)}, "bad VMCOREINFO size"),
+], ids=["notes size", "vmcoreinfo size"])
+def test_corrupt_sub_header_area_opens_with_a_warning(cli, tmp_path, patch, message):
+    dump = write_copy(tmp_path / "vmcore", KDUMP, patch)
+    result = cli("-c", "sys; bt", VMLINUX, str(dump))
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if "warning:" in line]
+    assert len(warnings) == 1 and message in warnings[0] and str(dump) in warnings[0]
+    manifest = testing.manifest("sysrq")
+    assert f"RELEASE: {manifest['kernel']['release']}" in result.stdout
+    assert f"PID: {manifest['panic']['pid']} " in result.stdout  # bt of the panic task
 
 
 def test_corrupt_page_descriptor_faults_at_its_address():
