@@ -254,6 +254,11 @@ class ElfDump(PhysicalLayer):
         return c
 
     def damage(self) -> list[str]:
+        if getattr(self.src, "terminated", True) is False:
+            bad = getattr(self.src, "bad_record", None)
+            why = ("ends without its end marker" if bad is None else
+                   f"has a garbled record header at offset {bad:#x}")
+            return [f"the flattened stream {why}: memory it did not reach reads as zeroes"]
         missing = self.counts().get("missing", 0)
         if not missing or self.format == "kcore":
             return []

@@ -43,7 +43,8 @@ class FlatBytes:
     Attributes:
         raw: the underlying flattened file.
         records: number of data records found.
-        terminated: False if the stream ended without the end marker (truncated).
+        terminated: False if the stream ended without the end marker (truncated, or a
+            garbled record header: ``bad_record``).
     """
 
     def __init__(self, raw: ByteSource) -> None:
@@ -55,6 +56,8 @@ class FlatBytes:
         recs: list[tuple[int, int, int, int]] = []  # (dest, size, src, seq)
         pos = FLAT_HEADER_SIZE
         self.terminated = False
+        #: file offset of a garbled record header where indexing stopped, or None
+        self.bad_record: int | None = None
         seq = 0
         while True:
             hdr = raw.pread(pos, 16)
@@ -65,7 +68,10 @@ class FlatBytes:
                 self.terminated = True
                 break
             if dest < 0 or size < 0:
-                raise DumpFormatError(raw.path, pos, "bad flattened record header")
+                # Garbage where a record header should be: keep what came before, as for a
+                # stream cut at this point (reads past it fault as missing).
+                self.bad_record = pos
+                break
             src = pos + 16
             avail = min(size, max(0, raw.size - src))
             if avail:

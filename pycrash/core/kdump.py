@@ -391,8 +391,11 @@ class KdumpFile(PhysicalLayer):
         dumped = self.bm_dump.count(self.start_pfn, self.end_pfn)
         missing = self._count_missing()
         if self._partial:
-            out.append(f"the flattened stream ends without its end marker: {missing} of "
-                       f"{dumped} dumped pages are missing")
+            bad = getattr(self.src, "bad_record", None)
+            why = ("ends without its end marker" if bad is None else
+                   f"has a garbled record header at offset {bad:#x}")
+            out.append(f"the flattened stream {why}: {missing} of {dumped} dumped pages "
+                       "are missing")
         elif missing and self.incomplete:
             out.append(f"the dump is incomplete (makedumpfile could not finish it): {missing} "
                        f"of {dumped} dumped pages are missing")

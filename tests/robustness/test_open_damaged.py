@@ -225,3 +225,35 @@ def test_split_set_core_names_the_gap():
         top = dump.layer.max_paddr() - 4096
         with pytest.raises(FaultError, match="in another part of the --split set"):
             dump.read(top, 8, physical=True)
+
+
+def test_flattened_garbled_record_header_opens_with_a_warning():
+    flat = sample_bytes("sysrq", "flat31")
+    # the 20th record header: a negative offset
+    pos = 4096
+    for _ in range(20):
+        _dest, size = struct.unpack_from(">qq", flat, pos)
+        pos += 16 + size
+    src = PatchedBytes(flat, {pos: struct.pack(">q", -5)}, path="vmcore.flat")
+    from pycrash.core.dump import Dump
+    from pycrash.core.flattened import FlatBytes
+    from pycrash.core.kdump import KdumpFile
+
+    dump = Dump(KdumpFile(FlatBytes(src), flattened=True))
+    assert len(dump.warnings) == 1
+    assert f"has a garbled record header at offset {pos:#x}" in dump.warnings[0]
+    with pytest.raises(MissingPageError, match="not in the truncated flattened stream"):
+        last = max(hi for _lo, hi in dump.layer.present_ranges()) - 4096
+        dump.read(last, 8, physical=True)
+
+
+def test_truncated_elf_dump_warns():
+    elf = sample_bytes("sysrq", "elf31")
+    from pycrash.core.dump import Dump
+    from pycrash.core.elfdump import ElfDump
+
+    dump = Dump(ElfDump(PatchedBytes(elf, size=len(elf) * 2 // 3, path="vmcore.elf")))
+    assert len(dump.warnings) == 1 and "the file is truncated" in dump.warnings[0]
+    last = max(hi for _lo, hi in dump.layer.ranges()) - 4096
+    with pytest.raises(MissingPageError):
+        dump.read(last, 8, physical=True)
