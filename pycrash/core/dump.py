@@ -132,6 +132,9 @@ class Dump:
         cpus: per-CPU register state from the NT_PRSTATUS notes.
         layout: the kernel virtual layout (randomized bases found in the dump).
         notes: every ELF note of the dump.
+        warnings: one line per problem found at open (truncated or incomplete dump, a
+            missing part of a split set, garbled metadata areas, slab pages filtered out,
+            ``zero_excluded`` in effect); empty for an intact dump.
     """
 
     def __init__(self, layer: PhysicalLayer, *, zero_excluded: bool = False,

@@ -203,3 +203,16 @@ def test_vmcoreinfo_text(entries, junk):
 @given(st.binary(max_size=800))
 def test_prstatus_and_qemu_state(data):
     check(damage_fuzz.prstatus_target, data)
+
+
+def test_campaign_script_counts_inputs_and_failures():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "bench" / "fuzz_campaign.py"
+    out = subprocess.run([sys.executable, str(script), "--inputs", "300", "--seed", "5",
+                          "--targets", "kdump,notes,vmcoreinfo"], capture_output=True,
+                         text=True, timeout=300).stdout
+    assert "inputs run: 300 " in out and "(kdump 100, notes 100, vmcoreinfo 100)" in out
+    assert "failures found: 0 (0 distinct)" in out
