@@ -26,7 +26,6 @@ if [ ! -x "$T/root/usr/bin/crash" ] || [ ! -x "$T/root/usr/bin/makedumpfile" ]; 
       -o APT::Architecture=amd64 -o APT::Architectures::=amd64"
     # shellcheck disable=SC2086
     apt-get $APTOPT update -q
-    chown -R _apt "$T" 2>/dev/null || true
     cd "$T/debs"
     # shellcheck disable=SC2086
     apt-get $APTOPT download crash makedumpfile libc6 libgcc-s1 libstdc++6 libsnappy1v5 \
