@@ -257,3 +257,24 @@ def test_truncated_elf_dump_warns():
     last = max(hi for _lo, hi in dump.layer.ranges()) - 4096
     with pytest.raises(MissingPageError):
         dump.read(last, 8, physical=True)
+
+
+def test_split_set_missing_its_middle_part(tmp_path):
+    """tests/core/synth.py's three-part split set, opened without the part in the middle."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "core"))
+    import synth
+
+    built = synth.build_set(tmp_path / "synth")
+    machine = built["machine"]
+    middle, first, last = built["files"]["split"]  # written in that order
+    n = machine.mem_size // synth.PAGE
+    with open_dump([first, last]) as dump:
+        assert len(dump.warnings) == 1
+        assert (f"the --split set has 2 parts and lacks pfns {n // 3:#x}-{2 * n // 3:#x} "
+                "(a part is missing)") in dump.warnings[0]
+        with pytest.raises(FaultError, match="not in the dump"):
+            dump.read((n // 2) << 12, 8, physical=True)
+        assert dump.read(0x200000, 64, physical=True) == machine.page(0x200)[:64]
+    assert middle.exists()
