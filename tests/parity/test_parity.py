@@ -36,6 +36,17 @@ def parity_lines() -> list[tuple[str, str]]:
     return lines
 
 
+# Known differences, each with its reason; strict, so a fix shows up as XPASS → failure and the
+# entry must go. Keys: (scenario, dump, command line).
+KNOWN_DIFFERENCES = {
+    ("live", "qemu-zlib", "bt -l"): (
+        "rest_init's return address lies in the padding before kernel_init, in no CU's ranges; "
+        "gdb then picks a CU by its whole address span and answers from an inlined header's "
+        "line table (spinlock_api_smp.h: 143); pycrash.kernel.symbols.LineTable finds no CU"
+    ),
+}
+
+
 def cases() -> list[pytest.param]:
     """Every (scenario, dump, recorded index entry) that some parity list asks for.
 
@@ -61,12 +72,14 @@ def cases() -> list[pytest.param]:
                 if group is None:
                     continue
                 where = " [mod session]" if _in_mod_session(entry) else ""
+                known = KNOWN_DIFFERENCES.get((scenario, dumpname, entry["command"]))
                 params.append(
                     pytest.param(
                         scenario,
                         dumpname,
                         entry,
                         id=f"{scenario}/{dumpname}/{group}: {entry['command']}{where}",
+                        marks=[pytest.mark.xfail(strict=True, reason=known)] if known else [],
                     )
                 )
     return params
