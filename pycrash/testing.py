@@ -75,7 +75,7 @@ def _sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _xz_sha256(path: Path) -> str:
     return _sha256_file(path)
 
@@ -107,7 +107,7 @@ def _decompress(src: Path, key: str, name: str, size: int | None = None) -> Path
     return dest
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _cached_xz(relpath: str) -> Path:
     src = sample_root() / relpath
     name = Path(relpath).name[:-3]
@@ -140,7 +140,7 @@ def scenarios() -> list[str]:
     return sorted(p.parent.name for p in root.glob("*/manifest.json"))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _manifest(scenario: str) -> dict:
     path = sample_root() / scenario / "manifest.json"
     if not path.exists():
@@ -166,7 +166,7 @@ def dump_info(scenario: str, name: str) -> dict:
     raise KeyError(f"{scenario}: no dump {name!r} (have {dump_names(scenario)})")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _dump_paths(scenario: str, name: str) -> tuple[Path, ...]:
     paths = []
     for f in dump_info(scenario, name)["files"]:
@@ -183,7 +183,7 @@ def dump_paths(scenario: str, name: str) -> list[Path]:
     return list(_dump_paths(scenario, name))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _crash_index(scenario: str, dumpname: str) -> dict:
     path = sample_root() / scenario / "crash" / dumpname / "index.json"
     if not path.exists():

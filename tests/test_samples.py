@@ -76,7 +76,7 @@ def test_dumps_match_manifest(scenario):
         info = testing.dump_info(scenario, name)
         paths = testing.dump_paths(scenario, name)
         assert len(paths) == len(info["files"]) == (2 if info["format"] == "split" else 1)
-        for path, f in zip(paths, info["files"]):
+        for path, f in zip(paths, info["files"], strict=False):
             assert path.stat().st_size == f["size"], path
             assert _sha256(path) == f["sha256"], path
 

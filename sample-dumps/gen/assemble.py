@@ -9,7 +9,6 @@ record.py (manifest key "placeholders").
 """
 import hashlib
 import json
-import lzma
 import os
 import re
 import shutil
@@ -33,7 +32,8 @@ DUMPS = {
     "elf31": (["vmcore.elf31.elf"], "elf", "none", 31, True, "-E -d 31"),
     "full": (["vmcore.full.elf"], "elf", "none", 0, True, "(dd of /proc/vmcore)"),
     "zlib0": (["vmcore.zlib0.kdump"], "kdump", "zlib", 0, False, "-c -d 0"),
-    "qemu-elf": (["vmcore.qemu.elf"], "elf", "none", 0, True, "(QEMU dump-guest-memory, paging=false)"),
+    "qemu-elf": (["vmcore.qemu.elf"], "elf", "none", 0, True,
+                 "(QEMU dump-guest-memory, paging=false)"),
     "qemu-zlib": (["vmcore.qemu-zlib.kdump"], "kdump", "zlib", 0, False,
                   "(QEMU dump-guest-memory format=kdump-zlib; QEMU 7.2 writes it flattened, "
                   "reassembled with makedumpfile -R)"),
@@ -59,7 +59,8 @@ def sha256(path):
 def elf_symbol_string(vmlinux, symbol):
     """Read a NUL-terminated string at a symbol's link-time address from vmlinux."""
     nm = subprocess.run(["nm", str(vmlinux)], capture_output=True, text=True, check=True).stdout
-    addr = next(int(l.split()[0], 16) for l in nm.splitlines() if l.endswith(" " + symbol))
+    addr = next(int(row.split()[0], 16) for row in nm.splitlines()
+                if row.endswith(" " + symbol))
     with open(vmlinux, "rb") as f:
         data = f.read(64)
         e_shoff, = struct.unpack_from("<Q", data, 0x28)
@@ -104,7 +105,7 @@ def parse_stat(line):
     rest = line[rp + 2:].split()
     # rest[0] = state (field 3), rest[1] = ppid, rest[36] = processor (field 39)
     return {"pid": pid, "ppid": int(rest[1]), "comm": comm, "state": rest[0],
-            "cpu": int(rest[36]), "flags": "0x%x" % int(rest[6])}
+            "cpu": int(rest[36]), "flags": f"0x{int(rest[6]):x}"}
 
 
 def main():
@@ -113,7 +114,8 @@ def main():
     meta1, meta2 = run / "meta1", run / "meta2"
     out = HERE / scenario
     out.mkdir(exist_ok=True)
-    rd = lambda d, n, default="": (d / n).read_text().strip() if (d / n).exists() else default
+    def rd(d, n, default=""):
+        return (d / n).read_text().strip() if (d / n).exists() else default
 
     vmlinux = WORKDIR / "vmlinux"
     vmlinux_xz = HERE / "build" / "vmlinux.xz"
@@ -179,7 +181,8 @@ def main():
         "module": "build/pycrash_test.ko",
         "module_sha256": sha256(HERE / "build" / "pycrash_test.ko"),
     }
-    assert kernel["banner"].startswith(kernel["proc_version"]), (kernel["banner"], kernel["proc_version"])
+    assert kernel["banner"].startswith(kernel["proc_version"]), (
+        kernel["banner"], kernel["proc_version"])
 
     # ---- dumps ----
     dumps = []
@@ -239,7 +242,7 @@ def main():
         "scenario": scenario,
         "description": DESCRIPTIONS[scenario],
         "kernel": kernel,
-        "kaslr_offset": "0x%x" % kaslr,
+        "kaslr_offset": f"0x{kaslr:x}",
         # vmcoreinfo prints phys_base signed (%ld); stored here as unsigned 64-bit
         "phys_base": "0x%x" % (int(vmci.get("NUMBER(phys_base)", str(primary_info["phys_base"])))
                                & 0xffffffffffffffff),

@@ -47,7 +47,7 @@ def crash_env(stage):
 
 
 def run_crash(stage, dumpfiles, lines):
-    script = "".join(l + "\n" for l in lines) + "exit\n"
+    script = "".join(line + "\n" for line in lines) + "exit\n"
     t0 = time.time()
     try:
         p = subprocess.run([CRASH, "-s", "vmlinux", *dumpfiles], input=script.encode(),
@@ -93,12 +93,12 @@ def placeholders(scenario, man, stage, files):
     ks, mks = gt["kallsyms"], gt["module_kallsyms"]
     roles = gt["roles"]
     ph = {}
-    ph["linux_banner"] = "0x%x" % int(ks["linux_banner"]["address"], 16)
-    ph["init_task"] = "0x%x" % int(ks["init_task"]["address"], 16)
+    ph["linux_banner"] = "0x{:x}".format(int(ks["linux_banner"]["address"], 16))
+    ph["init_task"] = "0x{:x}".format(int(ks["init_task"]["address"], 16))
     sched = int(ks["schedule"]["address"], 16)
-    ph["schedule_addr"] = "0x%x" % sched
+    ph["schedule_addr"] = f"0x{sched:x}"
     ph["schedule_plus"] = "0x%x" % (sched + 0x10)
-    ph["module_data"] = "0x%x" % int(mks["pycrash_test_value"]["address"], 16)
+    ph["module_data"] = "0x{:x}".format(int(mks["pycrash_test_value"]["address"], 16))
     ph["pycrash_test_value_hex"] = gt["module_globals"]["pycrash_test_value"]
     phys_base = int(man["phys_base"], 16)
     ph["linux_banner_phys"] = "0x%x" % ((int(ph["linux_banner"], 16) - START_KERNEL_MAP + phys_base)
@@ -110,7 +110,7 @@ def placeholders(scenario, man, stage, files):
             ph[f"{role}_pid"] = str(roles[role])
     if "sleep" in roles and str(roles["sleep"]) in gt["maps"]:
         first = gt["maps"][str(roles["sleep"])][0]
-        ph["user_addr"] = "0x%x" % int(first.split("-")[0], 16)
+        ph["user_addr"] = "0x{:x}".format(int(first.split("-")[0], 16))
     # probe: task addresses and the panic task from crash itself
     rc, out, _ = run_crash(stage, files, ["ps", "bt"])
     text = out.decode(errors="replace")
@@ -129,7 +129,7 @@ def placeholders(scenario, man, stage, files):
     text = out.decode(errors="replace")
     m = re.search(r"stack = (0x[0-9a-f]+)", text)
     ph["panic_stack_top"] = "0x%x" % (int(m.group(1), 16) + THREAD_SIZE - 0x100)
-    m = re.search(r"^%x:\s+([0-9a-f]{16})" % tree, text, re.M)
+    m = re.search(rf"^{tree:x}:\s+([0-9a-f]{{16}})", text, re.M)
     ph["tree_root_node"] = "0x" + m.group(1)
     return ph
 
@@ -174,7 +174,7 @@ def record(scenario, man, entry):
     names = [f"{i:03d}.out" for i in range(len(jobs))]
     # sessions: one crash process each, every command redirected to its own file
     sessions = {"session": [], "mod-session": []}
-    for i, (kind, mode, cmd) in enumerate(jobs):
+    for i, (_kind, mode, _cmd) in enumerate(jobs):
         if mode in sessions:
             sessions[mode].append(i)
     if sessions["mod-session"]:
@@ -185,7 +185,7 @@ def record(scenario, man, entry):
             lines = [f"{MODLOAD} > /dev/null" if i is None else f"{jobs[i][2]} > out/{names[i]}"
                      for i in idxs]
             tasks.append((mode, [i for i in idxs if i is not None], lines))
-    for i, (kind, mode, cmd) in enumerate(jobs):
+    for i, (_kind, mode, cmd) in enumerate(jobs):
         if mode == "process":
             tasks.append((mode, [i], [cmd]))
     status = {}

@@ -32,12 +32,14 @@ DISKS = {
 }
 SCENARIOS = {
     # name: (disks, extra kernel args, -cpu)
-    "sysrq": (["zlib31", "lzo31", "zstd31", "plain31", "elf31", "split", "full", "zlib0"], "", "qemu64"),
+    "sysrq": (["zlib31", "lzo31", "zstd31", "plain31", "elf31", "split", "full", "zlib0"], "",
+              "qemu64"),
     "oops": (["zlib31", "elf31"], "oops=panic", "qemu64"),
     "la57": (["zlib31"], "", "qemu64,+la57"),
     "live": ([], "", "qemu64"),
 }
-BASE_APPEND = "console=ttyS0 earlyprintk=serial crashkernel=48M panic=10 init_on_free=1 no_timer_check"
+BASE_APPEND = ("console=ttyS0 earlyprintk=serial crashkernel=48M panic=10 init_on_free=1 "
+               "no_timer_check")
 
 
 def mdf(*args, **kw):
