@@ -94,14 +94,6 @@ class List(Command):
         Arg("words", nargs="+", metavar="[offset] start", complete=Complete.SYMBOL),
     )
 
-    @classmethod
-    def parse(cls, argv):  # type: ignore[override]
-        """Options may follow the positional arguments (crash uses GNU getopt)."""
-        try:
-            return cls.parser().parse_intermixed_args(list(argv))
-        except argparse.ArgumentError as exc:
-            raise CommandError(str(exc)) from None
-
     def run(self, ctx: CommandContext, args: argparse.Namespace) -> list[str]:
         words = list(args.words)
         offset, struct_name = 0, None

@@ -289,13 +289,6 @@ class Rd(Command):
         Arg("count", nargs="?"),
     )
 
-    @classmethod
-    def parse(cls, argv):  # type: ignore[override]
-        try:
-            return cls.parser().parse_intermixed_args(list(argv))
-        except argparse.ArgumentError as exc:
-            raise CommandError(str(exc)) from None
-
     def run(self, ctx: CommandContext, args: argparse.Namespace) -> list[str]:
         view, raw_file = self._view(ctx, args)
         if view is None:

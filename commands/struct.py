@@ -70,14 +70,6 @@ class _Datatype(Command):
             complete=Complete.SYMBOL),
     )
 
-    @classmethod
-    def parse(cls, argv):  # type: ignore[override]
-        """Options may follow the positional arguments (crash uses GNU getopt)."""
-        try:
-            return cls.parser().parse_intermixed_args(list(argv))
-        except argparse.ArgumentError as exc:
-            raise CommandError(str(exc)) from None
-
     def run(self, ctx: CommandContext, args: argparse.Namespace) -> list[str]:
         if args.hex and args.dec:
             raise CommandError("-d and -x are mutually exclusive")

@@ -49,14 +49,6 @@ class Tree(Command):
         Arg("start", complete=Complete.SYMBOL),
     )
 
-    @classmethod
-    def parse(cls, argv):  # type: ignore[override]
-        """Options may follow the positional arguments (crash uses GNU getopt)."""
-        try:
-            return cls.parser().parse_intermixed_args(list(argv))
-        except argparse.ArgumentError as exc:
-            raise CommandError(str(exc)) from None
-
     def run(self, ctx: CommandContext, args: argparse.Namespace) -> list[str]:
         if args.type not in ("rbtree", "rb"):
             raise CommandError(f"-t {args.type}: only rbtree is supported")

@@ -195,9 +195,17 @@ class Command:
 
     @classmethod
     def parse(cls, argv: Sequence[str]) -> argparse.Namespace:
-        """Parse the words after the command name; bad arguments raise CommandError."""
+        """Parse the words after the command name; bad arguments raise CommandError.
+
+        Options may follow positional arguments, as with crash's GNU getopt
+        (``rd linux_banner -8 4``); a parser argparse cannot intermix (REMAINDER) parses
+        the plain way."""
+        parser = cls.parser()
         try:
-            return cls.parser().parse_args(list(argv))
+            try:
+                return parser.parse_intermixed_args(list(argv))
+            except TypeError:
+                return parser.parse_args(list(argv))
         except argparse.ArgumentError as exc:
             raise CommandError(str(exc)) from None
 
