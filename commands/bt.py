@@ -13,6 +13,7 @@ import dataclasses
 from typing import Any
 
 from pycrash.api import Arg, Command, CommandContext, CommandError, Complete, register
+from pycrash.expr.numbers import cpus_of_spec
 from pycrash.kernel.stack import (
     Backtrace,
     ExceptionFrame,
@@ -48,24 +49,6 @@ def task_header(info: TaskInfo | Backtrace) -> str:
     """crash's print_task_header()."""
     return (f"PID: {info.pid:<7d}  TASK: {info.task:<16x}  CPU: {info.cpu:<3d}  "
             f'COMMAND: "{info.comm}"')
-
-
-def parse_cpus(text: str, cpus: int) -> list[int]:
-    """crash's make_cpumask(): "3", "1,8,9", "1-3", "all"/"a"."""
-    if text in ("a", "all"):
-        return list(range(cpus))
-    result: list[int] = []
-    for part in text.split(","):
-        first, sep, last = part.partition("-")
-        try:
-            low = int(first)
-            high = int(last) if sep else low
-        except ValueError:
-            raise CommandError(f"invalid cpu specification: {text}") from None
-        if low > high or high >= cpus:
-            raise CommandError(f"invalid cpu specification: {text}")
-        result.extend(range(low, high + 1))
-    return sorted(set(result))
 
 
 @register
@@ -135,7 +118,7 @@ class Bt(Command):
         if args.verify:
             return BtData([], mode="verify", extra=stack_overflow_report(session))
         if args.eframes_all:
-            cpus = parse_cpus(args.cpus, table.cpus) if args.cpus else None
+            cpus = cpus_of_spec(args.cpus, table.cpus, None) if args.cpus else None
             return BtData([], mode="stacks", extra=search_cpu_stacks(session, cpus))
         messages: list[tuple[int, str]] = []
         targets = self._targets(ctx, args, table, messages)
@@ -166,7 +149,7 @@ class Bt(Command):
             if args.group:
                 raise CommandError("-c option cannot be used with the -g option")
             found = []
-            for cpu in parse_cpus(args.cpus, table.cpus):
+            for cpu in cpus_of_spec(args.cpus, table.cpus, None):
                 task = table.active.get(cpu)
                 info = table.get(task) if task else None
                 if info is None:

@@ -426,9 +426,9 @@ def _last_run_data(prog: drgn.Program, table: TaskTable, selected: list[TaskInfo
         return f"[{' ' * pad}{text}]"
 
     if cpus and not specified:
-        from pycrash.commands.bt import parse_cpus
+        from pycrash.expr.numbers import cpus_of_spec
 
-        for n, cpu in enumerate(parse_cpus(cpus, table.cpus)):
+        for n, cpu in enumerate(cpus_of_spec(cpus, table.cpus, None)):
             data.rows.append(f"{chr(10) if n else ''}CPU: {cpu}\n")
             max_days = _nanoseconds(clock(cpu)).index(" ") if mode == "msecs" else 0
             for info in ordered:
