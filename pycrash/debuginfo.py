@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
+from pycrash.elfsections import SectionHeader, section_headers
 from pycrash.errors import SessionError
 
 if TYPE_CHECKING:
@@ -50,16 +51,6 @@ NT_GNU_BUILD_ID = 3
 
 # Where distributions put kernel debuginfo (the places crash and drgn look).
 DEBUG_ROOT = "/usr/lib/debug"
-
-
-@dataclasses.dataclass(frozen=True)
-class _Section:
-    name: str
-    type: int
-    addr: int
-    offset: int
-    size: int
-    link: int
 
 
 def _read_head(path: Path, size: int = 64) -> bytes:
@@ -101,7 +92,7 @@ def is_vmlinux(path: str | os.PathLike[str]) -> bool:
             return False
         real = prepare_vmlinux(path)
         with open(real, "rb") as f:
-            return any(s.name == ".text" for s in _sections(f))
+            return any(s.name == ".text" for s in section_headers(f))
     except (OSError, struct.error, ValueError, lzma.LZMAError, EOFError):
         return False
 
@@ -129,33 +120,7 @@ def prepare_vmlinux(path: str | os.PathLike[str]) -> Path:
     return target
 
 
-def _sections(f: BinaryIO) -> list[_Section]:
-    """Section headers of a little-endian ELF64 file."""
-    f.seek(0)
-    ehdr = f.read(64)
-    (shoff,) = struct.unpack_from("<Q", ehdr, 0x28)
-    shentsize, shnum, shstrndx = struct.unpack_from("<HHH", ehdr, 0x3A)
-    if not shoff or shentsize < 64:
-        return []
-    f.seek(shoff)
-    table = f.read(shentsize * shnum)
-    raw = []
-    for i in range(shnum):
-        name, typ, _flags, addr, offset, size, link = struct.unpack_from(
-            "<IIQQQQI", table, i * shentsize
-        )
-        raw.append((name, typ, addr, offset, size, link))
-    strtab_off, strtab_size = raw[shstrndx][3], raw[shstrndx][4]
-    f.seek(strtab_off)
-    names = f.read(strtab_size)
-    out = []
-    for name, typ, addr, offset, size, link in raw:
-        end = names.find(b"\0", name)
-        out.append(_Section(names[name:end].decode("latin-1"), typ, addr, offset, size, link))
-    return out
-
-
-def _build_id(f: BinaryIO, sections: list[_Section]) -> str | None:
+def _build_id(f: BinaryIO, sections: list[SectionHeader]) -> str | None:
     for sec in sections:
         if sec.type != SHT_NOTE:
             continue
@@ -173,7 +138,7 @@ def _build_id(f: BinaryIO, sections: list[_Section]) -> str | None:
     return None
 
 
-def _symbol_value(f: BinaryIO, sections: list[_Section], wanted: str) -> int | None:
+def _symbol_value(f: BinaryIO, sections: list[SectionHeader], wanted: str) -> int | None:
     symtab = next((s for s in sections if s.type == SHT_SYMTAB), None)
     if symtab is None:
         return None
@@ -196,7 +161,9 @@ def _symbol_value(f: BinaryIO, sections: list[_Section], wanted: str) -> int | N
     return None
 
 
-def _read_cstring_at(f: BinaryIO, sections: list[_Section], addr: int, limit: int = 512) -> bytes:
+def _read_cstring_at(
+    f: BinaryIO, sections: list[SectionHeader], addr: int, limit: int = 512
+) -> bytes:
     for sec in sections:
         if sec.addr and sec.addr <= addr < sec.addr + sec.size and sec.type != 8:  # not NOBITS
             f.seek(sec.offset + addr - sec.addr)
@@ -225,7 +192,7 @@ def vmlinux_identity(path: str | os.PathLike[str]) -> VmlinuxIdentity:
     """Build-id and banner of a vmlinux (``path`` must already be uncompressed)."""
     path = Path(path)
     with open(path, "rb") as f:
-        sections = _sections(f)
+        sections = section_headers(f)
         build_id = _build_id(f, sections)
         banner_address = _symbol_value(f, sections, "linux_banner")
         banner = _read_cstring_at(f, sections, banner_address) if banner_address else b""
@@ -342,7 +309,7 @@ def elf_symbols(path: str | os.PathLike[str]) -> dict[str, int]:
     different files) the first one wins, as in ``/proc/kallsyms`` order.
     """
     with open(path, "rb") as f:
-        sections = _sections(f)
+        sections = section_headers(f)
         symtab = next((s for s in sections if s.type == SHT_SYMTAB), None)
         if symtab is None:
             return {}

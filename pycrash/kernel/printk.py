@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from pycrash.core.errors import PycrashError
+from pycrash.elfsections import find_section
 
 __all__ = (
     "PrintkError",
@@ -657,7 +658,7 @@ def _vmlinux_mentions(session: Any, names: tuple[str, ...]) -> bool:
     if path is None:
         return False
     try:
-        strtab = _elf_section(path, ".strtab")
+        strtab = find_section(str(path), ".strtab")
     except (OSError, ValueError, struct.error):
         return True
     if strtab is None:
@@ -666,34 +667,6 @@ def _vmlinux_mentions(session: Any, names: tuple[str, ...]) -> bool:
     # the terminating NUL can be required; a longer name ending the same way merely sends
     # the caller down the slow path.
     return any(strtab.find(name.encode() + b"\0") >= 0 for name in names)
-
-
-def _elf_section(path: str, wanted: str) -> bytes | None:
-    """The contents of one section of a 64-bit little-endian ELF file (None if absent)."""
-    with open(path, "rb") as file:
-        header = file.read(64)
-        if header[:4] != b"\x7fELF" or header[4] != 2 or header[5] != 1:
-            raise ValueError("not a 64-bit little-endian ELF file")
-        shoff, = struct.unpack_from("<Q", header, 0x28)
-        shentsize, shnum, shstrndx = struct.unpack_from("<HHH", header, 0x3A)
-        file.seek(shoff)
-        table = file.read(shentsize * shnum)
-
-        def section(index: int) -> tuple[int, int, int]:
-            name, = struct.unpack_from("<I", table, index * shentsize)
-            offset, size = struct.unpack_from("<QQ", table, index * shentsize + 0x18)
-            return name, offset, size
-
-        _, names_offset, names_size = section(shstrndx)
-        file.seek(names_offset)
-        section_names = file.read(names_size)
-        for index in range(shnum):
-            name, offset, size = section(index)
-            end = section_names.find(b"\0", name)
-            if section_names[name:end].decode("ascii", "replace") == wanted:
-                file.seek(offset)
-                return file.read(size)
-    return None
 
 
 def _safe_buffer_text(

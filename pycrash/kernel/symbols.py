@@ -26,6 +26,8 @@ import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from pycrash.elfsections import SectionHeader, read_section, section_headers
+
 if TYPE_CHECKING:
     from pycrash.kernel.modules import LoadedModule
     from pycrash.session import Session
@@ -76,50 +78,19 @@ class Symbol:
         return self.type in ("t", "T")
 
 
-@dataclass
-class _Section:
-    name: str
-    type: int
-    flags: int
-    addr: int
-    size: int
-
-
-def _section_headers(f: Any) -> tuple[list[_Section], list[tuple]]:
-    """Sections of an open little-endian ELF64 file, and their raw header tuples."""
-    f.seek(0)
-    header = f.read(64)
-    if header[:4] != b"\x7fELF" or header[4] != 2:
-        raise ValueError(f"{getattr(f, 'name', 'file')}: not an ELF64 file")
-    shoff, = struct.unpack_from("<Q", header, 0x28)
-    shentsize, shnum, shstrndx = struct.unpack_from("<HHH", header, 0x3A)
-    f.seek(shoff)
-    raw = f.read(shentsize * shnum)
-    headers = [struct.unpack_from("<IIQQQQIIQQ", raw, i * shentsize) for i in range(shnum)]
-    f.seek(headers[shstrndx][4])
-    names = f.read(headers[shstrndx][5])
-    sections = [_Section(names[h[0]:names.find(b"\0", h[0])].decode("latin-1"), h[1], h[2],
-                         h[3], h[5]) for h in headers]
-    return sections, headers
-
-
-def _read_elf(path: str | os.PathLike[str]) -> tuple[list[_Section], list[tuple], bytes]:
+def _read_elf(path: str | os.PathLike[str]) -> tuple[list[SectionHeader], list[tuple], bytes]:
     """Sections, raw symbol entries and the string table of a little-endian ELF64 file."""
     with open(path, "rb") as f:
-        sections, headers = _section_headers(f)
-        symtab_index = next((i for i, h in enumerate(headers) if h[1] == SHT_SYMTAB), None)
-        if symtab_index is None:
+        sections = section_headers(f)
+        symtab = next((s for s in sections if s.type == SHT_SYMTAB), None)
+        if symtab is None:
             return sections, [], b""
-        symtab = headers[symtab_index]
-        strtab = headers[symtab[6]]
-        f.seek(strtab[4])
-        strings = f.read(strtab[5])
-        f.seek(symtab[4])
-        table = f.read(symtab[5])
+        strings = read_section(f, sections[symtab.link])
+        table = read_section(f, symtab)
     return sections, list(struct.iter_unpack("<IBBHQQ", table)), strings
 
 
-def _section_letter(section: _Section) -> str:
+def _section_letter(section: SectionHeader) -> str:
     """BFD's letter for a symbol defined in ``section`` (before upper-casing globals)."""
     for prefix, letter in _SECTION_PREFIX_LETTERS:
         rest = section.name[len(prefix):len(prefix) + 1]
@@ -141,7 +112,7 @@ def _section_letter(section: _Section) -> str:
     return "?"
 
 
-def _nm_letter(info: int, shndx: int, sections: list[_Section]) -> str:
+def _nm_letter(info: int, shndx: int, sections: list[SectionHeader]) -> str:
     """BFD's ``bfd_decode_symclass()`` for one ELF symbol."""
     binding, kind = info >> 4, info & 0xF
     if shndx == SHN_COMMON:
@@ -168,7 +139,7 @@ def _nm_letter(info: int, shndx: int, sections: list[_Section]) -> str:
 
 
 def _symbol_name(info: int, shndx: int, st_name: int, strings: bytes,
-                 sections: list[_Section]) -> str:
+                 sections: list[SectionHeader]) -> str:
     end = strings.find(b"\0", st_name)
     name = strings[st_name:end].decode("latin-1")
     # BFD names an unnamed section symbol after its section.
@@ -186,7 +157,7 @@ def strip_symbol_end(name: str) -> str:
     return name
 
 
-def _kernel_image_range(sections: list[_Section]) -> tuple[int, int]:
+def _kernel_image_range(sections: list[SectionHeader]) -> tuple[int, int]:
     """crash's first_section_start/last_section_end: ``.text`` start to the highest end of
     the sections from ``.text`` on (symbols outside are offsets or absolute values)."""
     start = end = 0
@@ -776,14 +747,14 @@ def source_line(session: Session, address: int, object_file: str | None = None,
 def elf_sections(path: str | os.PathLike[str]) -> list[tuple[str, int, int]]:
     """(name, link address, size) of an ELF file's sections, in header order (no null one)."""
     with open(path, "rb") as f:
-        sections, _headers = _section_headers(f)
+        sections = section_headers(f)
     return [(s.name, s.addr, s.size) for s in sections[1:]]
 
 
 def kernel_text_ranges(vmlinux: str | os.PathLike[str], kaslr_offset: int) -> list[tuple[int, int]]:
     """Runtime [start, end) of the vmlinux's code sections (crash's ``is_kernel_text()``)."""
     with open(vmlinux, "rb") as f:
-        sections, _headers = _section_headers(f)
+        sections = section_headers(f)
     mask = (1 << 64) - 1
     return [((s.addr + kaslr_offset) & mask, (s.addr + s.size + kaslr_offset) & mask)
             for s in sections if s.flags & SHF_EXECINSTR and s.flags & SHF_ALLOC and s.addr]
