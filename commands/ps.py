@@ -640,17 +640,10 @@ def _read_user(session: Any, pgd: int, start: int, end: int) -> bytes | int:
         root = dump.translate(pgd).paddr
     except FaultError:
         return start
-    data = bytearray()
-    address = start
-    while address < end:
-        count = min(4096 - (address & 0xFFF), end - address)
-        try:
-            paddr = dump.translate(address, root=root).paddr
-            data += dump.read(paddr, count, physical=True)
-        except FaultError:
-            return address
-        address += count
-    return bytes(data)
+    try:
+        return dump.read_user(start, end - start, root)
+    except FaultError as err:
+        return err.address  # the user address that failed
 
 
 __all__ = ["Ps", "PsData", "PsRow", "resolve_number", "select_tasks", "task_header"]

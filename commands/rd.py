@@ -71,17 +71,11 @@ class _Reader:
     def _read_user(self, address: int, size: int, readtype: str) -> bytes:
         from pycrash.core.errors import FaultError
 
-        dump = self.ctx.session.dump
-        out = b""
-        while len(out) < size:
-            here = address + len(out)
-            step = min(size - len(out), 4096 - (here & 4095))
-            try:
-                paddr = dump.translate(here, root=self.root).paddr
-                out += dump.read(paddr, step, physical=True)
-            except FaultError as err:
-                raise _Fault(readmem_error(err, here, "UVADDR", readtype, exact=True)) from None
-        return out
+        try:
+            return self.ctx.session.dump.read_user(address, size, self.root)
+        except FaultError as err:
+            # the core names the user address that failed
+            raise _Fault(readmem_error(err, err.address, "UVADDR", readtype, exact=True)) from None
 
 
 class _Fault(Exception):
