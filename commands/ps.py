@@ -324,22 +324,10 @@ class Ps(Command):
             out.write("\n")
 
     def _render_children(self, out: Any, data: PsData) -> None:
-        for info, children in data.rows:
-            out.write(task_header(info) + "\n")
-            for child in children:
-                out.write("  " + task_header(child) + "\n")
-            if not children:
-                out.write("  (no children)\n")
-            out.write("\n")
+        _render_groups(out, data.rows, "(no children)")
 
     def _render_threads(self, out: Any, data: PsData) -> None:
-        for leader, threads in data.rows:
-            out.write(task_header(leader) + "\n")
-            for thread in threads:
-                out.write("  " + task_header(thread) + "\n")
-            if not threads:
-                out.write("  (no threads)\n")
-            out.write("\n")
+        _render_groups(out, data.rows, "(no threads)")
 
     def _render_args(self, out: Any, data: PsData) -> None:
         for info, result in data.rows:
@@ -629,6 +617,17 @@ def _task_args(session: Any, prog: drgn.Program, info: TaskInfo) -> str:
             count += 1
             total += 1
     return text + "\n" + ("" if total else "\n")
+
+
+def _render_groups(out: Any, rows: Any, none: str) -> None:
+    """``ps -c`` / ``ps -g``: each task's header, then its children or threads indented."""
+    for head, members in rows:
+        out.write(task_header(head) + "\n")
+        for member in members:
+            out.write("  " + task_header(member) + "\n")
+        if not members:
+            out.write(f"  {none}\n")
+        out.write("\n")
 
 
 def _read_user(session: Any, pgd: int, start: int, end: int) -> bytes | int:
