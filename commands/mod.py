@@ -144,30 +144,43 @@ def find_in_tree(tree: str, name: str) -> str | None:
 
 
 def walk_like_find(root: str) -> Iterator[str]:
-    """The paths ``find -L ROOT`` prints, in its order: ROOT, then depth first in directory
-    order; a child's path is its parent's (less one trailing '/') + '/' + name. Symbolic
-    links are followed; a directory that is its own ancestor is not entered again."""
-    def walk(path: str, ancestors: frozenset[tuple[int, int]]) -> Iterator[str]:
-        yield path
-        try:
-            st = os.stat(path)
-        except OSError:
-            return
-        if not stat.S_ISDIR(st.st_mode):
-            return
-        key = (st.st_dev, st.st_ino)
-        if key in ancestors:
-            return  # find: "File system loop detected"
-        prefix = path[:-1] if path.endswith("/") else path
+    """The paths ``find -L ROOT -print`` prints, in its order: ROOT, then depth first in
+    directory order; a child's path is its parent's (less one trailing '/') + '/' + name.
+    Symbolic links are followed; a directory that is its own ancestor is left out (find
+    reports "File system loop detected" and prints nothing for it)."""
+    def children(path: str, ancestors: frozenset[tuple[int, int]]) -> Iterator[str]:
         try:
             with os.scandir(path) as entries:
                 names = [entry.name for entry in entries]
         except OSError:
             return
-        for entry_name in names:
-            yield from walk(f"{prefix}/{entry_name}", ancestors | {key})
+        prefix = path[:-1] if path.endswith("/") else path
+        for name in names:
+            child = f"{prefix}/{name}"
+            key = _directory_key(child)
+            if key is None:
+                yield child
+            elif key not in ancestors:
+                yield child
+                yield from children(child, ancestors | {key})
 
-    return walk(root, frozenset())
+    def walk() -> Iterator[str]:
+        yield root
+        key = _directory_key(root)
+        if key is not None:
+            yield from children(root, frozenset({key}))
+
+    return walk()
+
+
+def _directory_key(path: str) -> tuple[int, int] | None:
+    """(device, inode) of the directory ``path`` leads to (links followed), None if it is
+    not one."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino) if stat.S_ISDIR(st.st_mode) else None
 
 
 def _is_elf(path: str) -> bool:
