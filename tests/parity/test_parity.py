@@ -107,6 +107,8 @@ def run_pycrash(session, lines: list[str]) -> list[str]:
         out = io.StringIO()
         Runner(session, registry, stdout=out, stderr=out).execute(line)
         outputs.append(out.getvalue())
+    # The session is shared with other tests: leave no `mod -s` object loaded behind.
+    session.reset_user_state()
     return outputs
 
 
