@@ -252,7 +252,8 @@ class Session:
     def task_context(self, task: int) -> TaskContext:
         """The context of the task_struct at ``task`` (pid, comm, CPU)."""
         from drgn import Object
-        from drgn.helpers.linux.sched import task_cpu
+
+        from pycrash.kernel.native_helpers import task_cpu
 
         obj = Object(self.prog, "struct task_struct *", task)
         comm = obj.comm.string_().decode("utf-8", "replace")

@@ -301,7 +301,7 @@ def task_count(session: Any) -> int:
         pass
     tasks = set(_listed_tasks(session))
     cpus, _ = cpu_counts(session)
-    from drgn.helpers.linux.sched import idle_task
+    from pycrash.kernel.native_helpers import idle_task
 
     for cpu in range(cpus):
         try:
