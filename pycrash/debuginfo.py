@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from pycrash.elfsections import SectionHeader, section_headers
+from pycrash.elfsections import gnu_build_id as _build_id
 from pycrash.errors import SessionError
 
 if TYPE_CHECKING:
@@ -118,24 +119,6 @@ def prepare_vmlinux(path: str | os.PathLike[str]) -> Path:
             dst.write(chunk)
     os.replace(tmp, target)
     return target
-
-
-def _build_id(f: BinaryIO, sections: list[SectionHeader]) -> str | None:
-    for sec in sections:
-        if sec.type != SHT_NOTE:
-            continue
-        f.seek(sec.offset)
-        data = f.read(sec.size)
-        pos = 0
-        while pos + 12 <= len(data):
-            namesz, descsz, ntype = struct.unpack_from("<III", data, pos)
-            name_start = pos + 12
-            desc_start = name_start + ((namesz + 3) & ~3)
-            name = data[name_start : name_start + namesz].rstrip(b"\0")
-            if ntype == NT_GNU_BUILD_ID and name == b"GNU":
-                return data[desc_start : desc_start + descsz].hex()
-            pos = desc_start + ((descsz + 3) & ~3)
-    return None
 
 
 def _symbol_value(f: BinaryIO, sections: list[SectionHeader], wanted: str) -> int | None:
