@@ -48,12 +48,23 @@ def find_crash() -> str | None:
     return None
 
 
+def beside_python(name: str) -> str | None:
+    """The console script ``name`` installed with this Python (the venv's own), if any.
+
+    ``sys.executable`` is not resolved: in a venv it is the venv's ``bin/python`` link."""
+    beside = Path(sys.executable).with_name(name)
+    return str(beside) if os.access(beside, os.X_OK) else None
+
+
+def find_pycrash() -> list[str]:
+    """The pycrash command to time: this environment's console script, as a user runs it."""
+    script = beside_python("pycrash")
+    return [script] if script else [sys.executable, "-m", "pycrash"]
+
+
 def find_drgn_crash() -> str | None:
-    found = shutil.which("drgn-crash")
-    if found:
-        return found
-    beside = Path(sys.executable).with_name("drgn-crash")
-    return str(beside) if beside.exists() else None
+    """drgn 0.3.0's crash-mode script of this environment first, else the one on PATH."""
+    return beside_python("drgn-crash") or shutil.which("drgn-crash")
 
 
 def time_run(argv: Sequence[str], stdin: str | None) -> tuple[float, bool]:
@@ -102,9 +113,16 @@ def main() -> int:
     paths = [str(p) for p in testing.dump_paths(args.scenario, dumpname)]
     vmlinux = str(testing.vmlinux_path())
     commands = [c.strip() for c in args.commands.split(";") if c.strip()]
-    pycrash = [sys.executable, "-m", "pycrash"]
+    pycrash = find_pycrash()
     crash = find_crash()
     drgn_crash = find_drgn_crash()
+    print(f"pycrash: {' '.join(pycrash)}")
+    print(f"crash: {crash or '-'}")
+    print(f"drgn-crash: {drgn_crash or '-'}")
+    bytecode = "off (PYTHONDONTWRITEBYTECODE set)" if os.environ.get(
+        "PYTHONDONTWRITEBYTECODE") else "on"
+    print(f"bytecode caching: {bytecode}; load average: "
+          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     notes = []
     if crash is None:
         notes.append("crash 8.0.6 not installed: its column is skipped")
@@ -137,6 +155,7 @@ def main() -> int:
               f"{ratio(ours, theirs, 9)} {ratio(ours, drgn, 8)}")
     for note in notes:
         print(f"note: {note}")
+    print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0
 
 
