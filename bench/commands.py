@@ -1,20 +1,25 @@
 """End-to-end timings of whole commands: pycrash vs crash 8.0.6 vs drgn 0.3.0's crash mode.
 
 For each command (``log``, ``sys``, ``bt``, ``ps``, ``foreach bt``) on one sample dump this runs,
-N times each, as a fresh process every time:
+N times each, as a fresh process every time, the tools taking turns run by run (so that the
+load other work puts on the machine weighs on each alike):
 
-* ``pycrash -s -c CMD DUMP VMLINUX``;
+* ``pycrash -s -c CMD DUMP VMLINUX``, with the ``pycrash`` script installed beside this
+  Python (the venv's own; else ``python -m pycrash``);
 * ``crash -s VMLINUX DUMP`` with CMD on stdin (the trixie crash 8.0.6 build the sample-dumps
   generator uses: ``$PYCRASH_CRASH``, else ``$PYCRASH_GEN_WORKDIR/trixie/crash``, else
   ``/work/kbuild/trixie/crash``, else ``crash`` on PATH; skipped with a note when absent);
 * ``drgn-crash VMLINUX DUMP`` with CMD on stdin (drgn 0.3.0's console script for its crash
-  compatibility mode; it prints ``sys`` at start, which is part of its cost);
+  compatibility mode, the one beside this Python first; it prints ``sys`` at start, which is
+  part of its cost);
 
-and prints the median wall-clock seconds and the ratios pycrash/crash and pycrash/drgn.
+and prints the executables, whether Python writes bytecode (``PYTHONDONTWRITEBYTECODE``: unset
+it to measure what users get), the load average, then the median wall-clock seconds and the
+ratios pycrash/crash and pycrash/drgn.
 A tool whose run fails (non-zero exit, or it lacks the command) shows "-".
 
 Figures, not a test: ``python bench/commands.py [--runs N] [--scenario S] [--dump NAME]
-[--commands "log;sys"]``.
+[--commands "log;sys"] [--no-crash]``.
 """
 
 from __future__ import annotations
@@ -82,14 +87,24 @@ def time_run(argv: Sequence[str], stdin: str | None) -> tuple[float, bool]:
     return elapsed, ok
 
 
-def median_of(argv: Sequence[str], stdin: str | None, runs: int) -> float | None:
-    times = []
+def medians_of(runs_of: dict[str, tuple[Sequence[str], str | None]],
+               runs: int) -> dict[str, float | None]:
+    """Median seconds of each tool's run, the tools taking turns (pycrash, crash, drgn,
+    pycrash, ...) so that a change in the machine's load weighs on all of them alike.
+
+    A tool with a failed run gets None."""
+    times: dict[str, list[float] | None] = {name: [] for name in runs_of}
     for _ in range(runs):
-        elapsed, ok = time_run(argv, stdin)
-        if not ok:
-            return None
-        times.append(elapsed)
-    return statistics.median(times)
+        for name, (argv, stdin) in runs_of.items():
+            if times[name] is None:
+                continue
+            elapsed, ok = time_run(argv, stdin)
+            if ok:
+                times[name].append(elapsed)  # type: ignore[union-attr]
+            else:
+                times[name] = None
+    return {name: statistics.median(found) if found else None
+            for name, found in times.items()}
 
 
 def drgn_has(drgn_crash: str, vmlinux: str, dump: str, command: str) -> bool:
@@ -106,6 +121,8 @@ def main() -> int:
     parser.add_argument("--scenario", default="sysrq")
     parser.add_argument("--dump", default=None, help="sample dump name (default: primary)")
     parser.add_argument("--commands", default=";".join(COMMANDS))
+    parser.add_argument("--no-crash", action="store_true",
+                        help="skip crash 8.0.6 (about 4 s a run)")
     args = parser.parse_args()
 
     dumps = testing.manifest(args.scenario)["dumps"]
@@ -126,6 +143,8 @@ def main() -> int:
     notes = []
     if crash is None:
         notes.append("crash 8.0.6 not installed: its column is skipped")
+    elif args.no_crash:
+        notes.append("--no-crash: crash's column is skipped")
     if drgn_crash is None:
         notes.append("drgn-crash not installed: its column is skipped")
     if len(paths) > 1:
@@ -137,13 +156,14 @@ def main() -> int:
     print(header)
     print("-" * len(header))
     for command in commands:
-        ours = median_of([*pycrash, "-s", "-c", command, *paths, vmlinux], None, args.runs)
-        theirs = None
-        if crash is not None:
-            theirs = median_of([crash, "-s", vmlinux, paths[0]], f"{command}\n", args.runs)
-        drgn = None
+        runs_of: dict[str, tuple[Sequence[str], str | None]] = {
+            "pycrash": ([*pycrash, "-s", "-c", command, *paths, vmlinux], None)}
+        if crash is not None and not args.no_crash:
+            runs_of["crash"] = ([crash, "-s", vmlinux, paths[0]], f"{command}\n")
         if drgn_crash is not None and drgn_has(drgn_crash, vmlinux, paths[0], command):
-            drgn = median_of([drgn_crash, vmlinux, paths[0]], f"{command}\n", args.runs)
+            runs_of["drgn"] = ([drgn_crash, vmlinux, paths[0]], f"{command}\n")
+        medians = medians_of(runs_of, args.runs)
+        ours, theirs, drgn = (medians.get(name) for name in ("pycrash", "crash", "drgn"))
 
         def cell(value: float | None) -> str:
             return f"{value:8.2f}" if value is not None else f"{'-':>8}"
