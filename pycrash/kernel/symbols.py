@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 __all__ = [
     "KernelColumns",
     "KernelSymbols",
+    "RuntimeAddresses",
     "Symbol",
     "SymbolTable",
     "kernel_columns",
@@ -269,17 +270,42 @@ def kernel_columns(vmlinux: str | os.PathLike[str]) -> KernelColumns:
     return KernelColumns(names, values, "".join(letters), _kernel_image_range(sections))
 
 
+class RuntimeAddresses(Sequence[int]):
+    """The runtime address of each symbol of a :class:`KernelColumns`, computed when read
+    (relocating all ~40,000 up front costs more than the few a command looks at; ``bisect``
+    reads about 16 per search)."""
+
+    def __init__(self, columns: KernelColumns, kaslr_offset: int) -> None:
+        self._values = columns.values
+        self._first, self._last = columns.image
+        self._offset = kaslr_offset
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    @overload
+    def __getitem__(self, index: int) -> int: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[int]: ...
+
+    def __getitem__(self, index: int | slice) -> int | list[int]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        value = self._values[index]
+        if self._first <= value <= self._last:
+            return (value + self._offset) & 0xFFFFFFFFFFFFFFFF
+        return value
+
+
 class KernelSymbols(Sequence[Symbol]):
     """The kernel's symbol table at runtime addresses: columns, with each :class:`Symbol`
     made on first access and kept (the same entry is always the same object)."""
 
     def __init__(self, columns: KernelColumns, kaslr_offset: int) -> None:
-        first, last = columns.image
-        mask = (1 << 64) - 1
         self.names = columns.names
         self.letters = columns.letters
-        self.addresses = [(value + kaslr_offset) & mask if first <= value <= last else value
-                          for value in columns.values]
+        self.addresses = RuntimeAddresses(columns, kaslr_offset)
         self._made: list[Symbol | None] = [None] * len(self.names)
         self._index: dict[int, int] = {}  # id(Symbol) -> its index
 
