@@ -14,7 +14,8 @@ load other work puts on the machine weighs on each alike):
   part of its cost);
 
 and prints the executables, whether Python writes bytecode (``PYTHONDONTWRITEBYTECODE``: unset
-it to measure what users get), the load average, then the median wall-clock seconds and the
+it to measure what users get), the load average, then the median wall-clock seconds (and CPU
+seconds, user + system, which other work on the machine disturbs less) and the wall-clock
 ratios pycrash/crash and pycrash/drgn.
 A tool whose run fails (non-zero exit, or it lacks the command) shows "-".
 
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -72,39 +74,45 @@ def find_drgn_crash() -> str | None:
     return beside_python("drgn-crash") or shutil.which("drgn-crash")
 
 
-def time_run(argv: Sequence[str], stdin: str | None) -> tuple[float, bool]:
-    """Wall-clock seconds of one run and whether it produced the command's output.
+def time_run(argv: Sequence[str], stdin: str | None) -> tuple[float, float, bool]:
+    """Wall-clock and CPU (user + system) seconds of one run and whether it produced the
+    command's output.
 
     crash reading commands from stdin exits with status 1 at end of input, so success is
     "printed something and did not say the command is unknown".
     """
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=900)
     elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     unknown = "command not found" in (proc.stdout + proc.stderr).lower()
     ok = bool(proc.stdout.strip()) and not unknown and (stdin is not None or
                                                        proc.returncode == 0)
-    return elapsed, ok
+    return elapsed, cpu, ok
 
 
-def medians_of(runs_of: dict[str, tuple[Sequence[str], str | None]],
-               runs: int) -> dict[str, float | None]:
-    """Median seconds of each tool's run, the tools taking turns (pycrash, crash, drgn,
-    pycrash, ...) so that a change in the machine's load weighs on all of them alike.
+Medians = dict[str, tuple[float, float] | None]
 
-    A tool with a failed run gets None."""
-    times: dict[str, list[float] | None] = {name: [] for name in runs_of}
+
+def medians_of(runs_of: dict[str, tuple[Sequence[str], str | None]], runs: int) -> Medians:
+    """Median (wall-clock, CPU) seconds of each tool's run, the tools taking turns (pycrash,
+    crash, drgn, pycrash, ...) so that a change in the machine's load weighs on all of them
+    alike.  A tool with a failed run gets None."""
+    times: dict[str, list[tuple[float, float]] | None] = {name: [] for name in runs_of}
     for _ in range(runs):
         for name, (argv, stdin) in runs_of.items():
-            if times[name] is None:
+            found = times[name]
+            if found is None:
                 continue
-            elapsed, ok = time_run(argv, stdin)
+            elapsed, cpu, ok = time_run(argv, stdin)
             if ok:
-                times[name].append(elapsed)  # type: ignore[union-attr]
+                found.append((elapsed, cpu))
             else:
                 times[name] = None
-    return {name: statistics.median(found) if found else None
-            for name, found in times.items()}
+    return {name: (statistics.median(t[0] for t in found), statistics.median(t[1] for t in found))
+            if found else None for name, found in times.items()}
 
 
 def drgn_has(drgn_crash: str, vmlinux: str, dump: str, command: str) -> bool:
@@ -150,11 +158,20 @@ def main() -> int:
     if len(paths) > 1:
         notes.append("split dump: crash and drgn-crash get its first file only")
 
-    print(f"{args.scenario}/{dumpname}, median of {args.runs} runs, seconds (wall clock)")
-    header = f"{'command':<12} {'pycrash':>8} {'crash':>8} {'drgn':>8} {'py/crash':>9} " \
+    print(f"{args.scenario}/{dumpname}, median of {args.runs} runs, seconds: wall clock "
+          "(CPU, user + system, in parentheses: less sensitive to other work on the machine)")
+    header = f"{'command':<12} {'pycrash':>13} {'crash':>13} {'drgn':>13} {'py/crash':>9} " \
              f"{'py/drgn':>8}"
     print(header)
     print("-" * len(header))
+
+    def cell(value: tuple[float, float] | None) -> str:
+        return f"{value[0]:6.2f} ({value[1]:4.2f})" if value is not None else f"{'-':>13}"
+
+    def ratio(a: tuple[float, float] | None, b: tuple[float, float] | None,
+              width: int) -> str:
+        return f"{a[0] / b[0]:{width}.2f}" if a is not None and b else f"{'-':>{width}}"
+
     for command in commands:
         runs_of: dict[str, tuple[Sequence[str], str | None]] = {
             "pycrash": ([*pycrash, "-s", "-c", command, *paths, vmlinux], None)}
@@ -164,15 +181,8 @@ def main() -> int:
             runs_of["drgn"] = ([drgn_crash, vmlinux, paths[0]], f"{command}\n")
         medians = medians_of(runs_of, args.runs)
         ours, theirs, drgn = (medians.get(name) for name in ("pycrash", "crash", "drgn"))
-
-        def cell(value: float | None) -> str:
-            return f"{value:8.2f}" if value is not None else f"{'-':>8}"
-
-        def ratio(a: float | None, b: float | None, width: int) -> str:
-            return f"{a / b:{width}.2f}" if a is not None and b else f"{'-':>{width}}"
-
         print(f"{command:<12} {cell(ours)} {cell(theirs)} {cell(drgn)} "
-              f"{ratio(ours, theirs, 9)} {ratio(ours, drgn, 8)}")
+              f"{ratio(ours, theirs, 9)} {ratio(ours, drgn, 8)}", flush=True)
     for note in notes:
         print(f"note: {note}")
     print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
