@@ -12,11 +12,12 @@ import dataclasses
 import struct
 from typing import BinaryIO
 
-__all__ = ["SectionHeader", "find_section", "read_section", "section_headers"]
+__all__ = ["SectionHeader", "find_section", "gnu_build_id", "read_section", "section_headers"]
 
 SHT_SYMTAB = 2
 SHT_NOTE = 7
 SHT_NOBITS = 8
+NT_GNU_BUILD_ID = 3
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -73,4 +74,23 @@ def find_section(path: str, name: str) -> bytes | None:
         for header in section_headers(f):
             if header.name == name:
                 return read_section(f, header)
+    return None
+
+
+def gnu_build_id(f: BinaryIO, sections: list[SectionHeader]) -> str | None:
+    """The GNU build-id (hex) from the file's note sections, or None."""
+    for sec in sections:
+        if sec.type != SHT_NOTE:
+            continue
+        f.seek(sec.offset)
+        data = f.read(sec.size)
+        pos = 0
+        while pos + 12 <= len(data):
+            namesz, descsz, ntype = struct.unpack_from("<III", data, pos)
+            name_start = pos + 12
+            desc_start = name_start + ((namesz + 3) & ~3)
+            name = data[name_start : name_start + namesz].rstrip(b"\0")
+            if ntype == NT_GNU_BUILD_ID and name == b"GNU":
+                return data[desc_start : desc_start + descsz].hex()
+            pos = desc_start + ((descsz + 3) & ~3)
     return None
