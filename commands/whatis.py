@@ -158,5 +158,38 @@ class Whatis(Command):
 
     @staticmethod
     def _search(ctx: CommandContext, args: argparse.Namespace) -> list[str]:
-        """crash's request_types: struct/union names by size range and/or member type."""
-        raise CommandError("-m and -r are not supported yet")
+        """crash's request_types: the data types in a size range and/or with a member whose
+        type name contains a string, as a SIZE/TYPE table sorted by size, then name."""
+        lowest = highest = 0
+        if args.size_range is not None:
+            low, dash, high = args.size_range[:15].partition("-")
+            highest = lowest = _crash_stol(low)
+            if dash:
+                highest = _crash_stol(high)
+        from pycrash.dwarfindex import DwarfError
+        from pycrash.kernel.typeindex import matching_types
+
+        try:
+            found = matching_types(ctx.session, lowest, highest, args.member_type)
+        except (DwarfError, OSError, LookupError) as exc:
+            raise CommandError(str(exc)) from None
+        if not found:
+            return ["(none found)\n"]
+        width = max(len(str(found[-1][0])), len("SIZE"))
+        lines = [f"{'SIZE':>{width}}  TYPE\n"]
+        lines.extend(f"{size:>{width}}  {name}\n" for size, name in found)
+        return lines
+
+
+def _crash_stol(text: str) -> int:
+    """crash's ``stol``: decimal when the text is all digits, else hexadecimal (``0x``
+    optional); anything else is crash's "not a valid number" error."""
+    if text.isdigit() and text.isascii():
+        return int(text)
+    body = text[2:] if text[:2] in ("0x", "0X") else text
+    try:
+        if body and all(c in "0123456789abcdefABCDEF" for c in body):
+            return int(body, 16)
+    except ValueError:
+        pass
+    raise CommandError(f"not a valid number: {text}")
