@@ -35,6 +35,7 @@ from .errors import (
     DumpFormatError,
     ExcludedPageError,
     FaultError,
+    FileOffsetError,
     MissingPageError,
     NotMappedError,
     PycrashError,
@@ -46,5 +47,5 @@ from .x86_64 import Layout, TableEntry, Translation
 __all__ = [
     "open_dump", "Dump", "VmcoreInfo", "CpuState", "Translation", "TableEntry", "Layout",
     "PycrashError", "DumpFormatError", "FaultError", "NotMappedError", "ExcludedPageError",
-    "MissingPageError", "BeyondDumpError", "CorruptPageError",
+    "MissingPageError", "BeyondDumpError", "CorruptPageError", "FileOffsetError",
 ]
