@@ -131,6 +131,10 @@ def placeholders(scenario, man, stage, files):
     ph["panic_stack_top"] = "0x%x" % (int(m.group(1), 16) + THREAD_SIZE - 0x100)
     m = re.search(rf"^{tree:x}:\s+([0-9a-f]{{16}})", text, re.M)
     ph["tree_root_node"] = "0x" + m.group(1)
+    ph["linux_banner_end"] = "0x%x" % (int(ph["linux_banner"], 16) + 0x30)
+    rc, out, _ = run_crash(stage, files, ["p &init_task.tasks"])
+    m = re.search(r"\(struct list_head \*\) (0x[0-9a-f]+)", out.decode(errors="replace"))
+    ph["init_task_tasks"] = m.group(1)
     return ph
 
 
