@@ -24,6 +24,7 @@ walk is done once per object file and kept for the process.
 
 from __future__ import annotations
 
+import os
 import threading
 import weakref
 from typing import TYPE_CHECKING, Any
@@ -106,7 +107,8 @@ def type_index(session: Session) -> TypeIndex:
         raise LookupError("no vmlinux: types are not available")
     paths = [str(session.vmlinux_path)]
     try:
-        paths += [ms.object_file for ms in symbol_table(session).modules if ms.object_file]
+        paths += [os.path.abspath(ms.object_file) for ms in symbol_table(session).modules
+                  if ms.object_file]
     except Exception:  # noqa: BLE001 - no module list: the vmlinux's types only
         pass
     key = tuple(paths)
