@@ -3,6 +3,8 @@
 ``whatis SYMBOL`` prints the symbol's declaration (``const char linux_banner[156];``),
 ``whatis TYPE`` the struct/union definition with ``SIZE:`` (``-o`` adds member offsets), a
 typedef as ``typedef TYPE NAME;``, and any other expression gdb's ``whatis`` type name.
+``whatis -r SIZE|LOW-HIGH`` and ``-m TYPE`` list the data types of that size, or with a member
+of a type whose name contains TYPE, as a SIZE/TYPE table (:mod:`pycrash.kernel.typeindex`).
 """
 
 from __future__ import annotations
@@ -37,7 +39,10 @@ class Whatis(Command):
                 "         [[-r [size|range]] [-m member]]")
     description = (
         "Displays the definition of a structure, union, typedef or enum, or the\n"
-        "declaration of a kernel symbol.  -o shows member offsets of structures."
+        "declaration of a kernel symbol.  -o shows member offsets of structures.\n"
+        "-r lists the data types of a size or size range (LOW-HIGH), -m those with a\n"
+        "member whose type name contains a string (also in embedded structures, and\n"
+        "through pointers); together, both conditions hold."
     )
     json = False
     highlight = "c"  # C text: the shell colours it on a terminal

@@ -802,13 +802,13 @@ _SECTIONS = (".debug_info", ".debug_abbrev", ".debug_str", ".debug_line_str",
              ".debug_str_offsets")
 
 
-def _read_sections(path: str) -> dict[str, bytes]:
+def _read_sections(path: str, names: tuple[str, ...] = _SECTIONS) -> dict[str, bytes]:
     try:
         with open(path, "rb") as f:
             headers = section_headers(f)
             sections = {}
             for header in headers:
-                if header.name in _SECTIONS and header.name not in sections:
+                if header.name in names and header.name not in sections:
                     sections[header.name] = relocated_section(f, headers, header)
     except ValueError as exc:
         raise DwarfError(str(exc)) from None
@@ -847,6 +847,8 @@ class TypeTable:
             name = reader.string(form, raw)
             if name is not None:
                 self.types.append(NamedType(kind, name, size, resolved, die))
+        # .debug_info (most of the memory) is read again if member names are asked for
+        reader.info = b""
         self._reader: _Reader | None = reader
         self._members: dict[int, frozenset[str]] | None = None
         self._lock = threading.Lock()
@@ -854,12 +856,14 @@ class TypeTable:
     def member_type_names(self, entry: NamedType) -> frozenset[str]:
         """The names gdb's ``lookup_struct_contents`` compares with ``whatis -m``'s argument
         for the struct or union ``entry`` (empty for other kinds).  Computed for every struct
-        and union at the first call; the DWARF sections are then let go."""
+        and union at the first call (reading ``.debug_info`` again); the DWARF sections are
+        then let go."""
         with self._lock:
             if self._members is None:
                 reader = self._reader
                 members: dict[int, frozenset[str]] = {}
                 if reader is not None:
+                    reader.info = _read_sections(self.path, (".debug_info",))[".debug_info"]
                     walker = _MemberNames(reader)
                     try:
                         for t in self.types:
