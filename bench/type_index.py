@@ -1,4 +1,4 @@
-"""Cost of the type index behind ``whatis -r``/``-m`` (pycrash/dwarfindex.py).
+"""Cost of the type index behind ``whatis -r``/``-m`` (pycrash/dwarf/).
 
 Times, in one process, on the sample vmlinux (or ``--file``): the top-level DWARF walk that lists
 every named type (paid by the first ``whatis -r``/``-m`` of a process), then the member-type
@@ -26,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pycrash import testing  # noqa: E402
-from pycrash.dwarfindex import TypeTable  # noqa: E402
+from pycrash.dwarf import TypeTable  # noqa: E402
 
 
 def _timed(action):  # type: ignore[no-untyped-def]

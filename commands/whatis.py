@@ -171,7 +171,7 @@ class Whatis(Command):
             highest = lowest = _crash_stol(low)
             if dash:
                 highest = _crash_stol(high)
-        from pycrash.dwarfindex import DwarfError
+        from pycrash.dwarf import DwarfError
         from pycrash.kernel.typeindex import matching_types
 
         try:

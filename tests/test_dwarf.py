@@ -1,4 +1,4 @@
-"""pycrash.dwarfindex: the named top-level types of an object file, and gdb's view of their
+"""pycrash.dwarf: the named top-level types of an object file, and gdb's view of their
 fields, against C sources compiled here (DWARF 4 and 5, relocatable, compressed sections)
 and against the sample vmlinux and module.
 
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from pycrash import testing
-from pycrash.dwarfindex import DwarfError, NamedType, TypeTable, named_types
+from pycrash.dwarf import DwarfError, NamedType, TypeTable, named_types
 
 SOURCE = r"""
 typedef unsigned char tiny_t;

@@ -5,7 +5,7 @@ crash answers ``whatis -r SIZE|LOW-HIGH`` and ``whatis -m TYPE`` with gdb's
 symbol of the global and static block of every compilation unit of every objfile — the
 vmlinux, and each module's object file once ``mod -s`` loaded it.  Those symbols are the
 struct, union and enum tags, typedefs and base types declared at the top level of a CU
-(:mod:`pycrash.dwarfindex` lists them).  For each:
+(:mod:`pycrash.dwarf` lists them).  For each:
 
 * ``-r``: its length must lie in ``[LOW, HIGH]`` (no bound when HIGH is 0).  gdb reads a
   typedef with length 0 and fills it in only once something resolved the typedef, so here
@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from drgn import sizeof
 
-from pycrash.dwarfindex import NamedType, TypeTable
+from pycrash.dwarf import NamedType, TypeTable
 
 if TYPE_CHECKING:
     import drgn
@@ -45,7 +45,7 @@ _files_lock = threading.Lock()
 
 
 def _file_types(path: str) -> TypeTable:
-    """The :class:`~pycrash.dwarfindex.TypeTable` of ``path``, read once per process."""
+    """The :class:`~pycrash.dwarf.TypeTable` of ``path``, read once per process."""
     with _files_lock:
         table = _files.get(path)
         if table is None:
