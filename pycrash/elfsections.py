@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import struct
-import zlib
 from typing import BinaryIO
 
 __all__ = [
@@ -100,22 +99,25 @@ def _decompress(data: bytes, name: str) -> bytes:
     if len(data) < 24:
         raise ValueError(f"{name}: compressed section header cut short")
     ch_type, _, ch_size, _ = struct.unpack_from("<IIQQ", data, 0)
-    try:
-        if ch_type == ELFCOMPRESS_ZLIB:
+    if ch_type == ELFCOMPRESS_ZLIB:
+        import zlib  # only compressed sections need it: not on the start-up path
+
+        try:
             out = zlib.decompress(data[24:])
-        elif ch_type == ELFCOMPRESS_ZSTD:
-            try:
-                import zstandard  # type: ignore[import-not-found]
-            except ImportError:
-                raise ValueError(f"{name} is zstd-compressed; install the 'zstandard' "
-                                 "package") from None
+        except zlib.error as exc:
+            raise ValueError(f"{name}: {exc}") from None
+    elif ch_type == ELFCOMPRESS_ZSTD:
+        try:
+            import zstandard  # type: ignore[import-not-found]
+        except ImportError:
+            raise ValueError(f"{name} is zstd-compressed; install the 'zstandard' "
+                             "package") from None
+        try:
             out = zstandard.ZstdDecompressor().decompress(data[24:], max_output_size=ch_size)
-        else:
-            raise ValueError(f"{name}: unknown section compression type {ch_type}")
-    except Exception as exc:  # zlib.error, zstandard.ZstdError
-        if isinstance(exc, ValueError):
-            raise
-        raise ValueError(f"{name}: {exc}") from None
+        except zstandard.ZstdError as exc:
+            raise ValueError(f"{name}: {exc}") from None
+    else:
+        raise ValueError(f"{name}: unknown section compression type {ch_type}")
     if len(out) != ch_size:
         raise ValueError(f"{name}: decompressed to {len(out)} bytes, header says {ch_size}")
     return out
