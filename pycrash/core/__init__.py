@@ -10,6 +10,7 @@ Usage::
         sysname = dump.read_cstring(uts)       # b"Linux" (kernel virtual, translated)
         t = dump.translate(v.symbol("_stext"))  # Translation: paddr, page_size, entries
         regs = dump.cpus[0].registers           # {"rip": ..., "rsp": ..., ...}
+        head = dump.read_file_offset(0, 8)      # the dump file's own bytes (rd -f)
 
 Everything that reads a dump file goes through this package; nothing in it prints.
 
