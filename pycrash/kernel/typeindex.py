@@ -8,14 +8,21 @@ struct, union and enum tags, typedefs and base types declared at the top level o
 (:mod:`pycrash.dwarf` lists them).  For each:
 
 * ``-r``: its length must lie in ``[LOW, HIGH]`` (no bound when HIGH is 0).  gdb reads a
-  typedef with length 0 and fills it in only once something resolved the typedef, so here
-  every typedef has size 0, as in a fresh crash session;
+  typedef with length 0 and fills it in only once something resolves the typedef: reading
+  its unit resolves those that are the element type of an array with a constant bound
+  (``create_array_type``), which here get their target's size, every other typedef 0.  An
+  enum declared without enumerators has length 0 too;
 * ``-m``: one of its fields must have a type whose name contains TYPE (``strstr``), gdb's
   ``lookup_struct_contents``: an array field is looked at through its element type, a
   pointer field through its target (one level each), and a struct field (not a union) is
   also searched member by member.  Typedefs, enums and base types have no such fields;
 * a name already collected is not collected again (``append_struct_symbol``), and the list is
-  sorted by size, then by name (``compare_size_name``).
+  sorted by size, then by name (``compare_size_name``).  Definitions are visited in
+  .debug_info order, which is what decides between a name's resolved and unresolved
+  typedefs the way crash 8.0.6 did on the sample dumps.
+
+Distinct definitions of one name with the same size are checked for ``-m`` through the first
+one only (gdb checks each CU's).
 
 Sizes and member types come from the DWARF of each definition (drgn's type names are not gdb's:
 ``unsigned short`` for ``short unsigned int``), a resolved typedef's size from drgn.  The DWARF
