@@ -164,6 +164,22 @@ def test_bare_tab_lists_every_type(repl: pexpect.spawn) -> None:
     _abandon_line(repl)
 
 
+@pytest.mark.skipif("whatis" not in _builtin_names(), reason="no whatis command yet")
+def test_whatis_during_the_background_type_walk(tmp_path: Path) -> None:
+    """A fresh REPL (no cache) walks the DWARF for completion when the prompt shows; a
+    ``whatis -r`` typed at once takes that walk over instead of waiting, and prints crash's
+    table; Tab then offers the names."""
+    child = _spawn(tmp_path)
+    try:
+        line = "whatis -r 3000-9000"
+        assert _lines(_run(child, line)) == _lines(testing.crash_output("sysrq", "zlib31", line))
+        child.send("struct task_")
+        _tab_until(child, "task_cputime")
+        _abandon_line(child)
+    finally:
+        child.terminate(force=True)
+
+
 @pytest.mark.parametrize("line", ["task_struct.", "struct task_struct."])
 def test_member_path_completion(repl: pexpect.spawn, line: str) -> None:
     if line.startswith("struct ") and "struct" not in _builtin_names():
