@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 
 __all__ = ["TypeIndex", "file_types", "type_index", "matching_types"]
 
+
 class _FileWalk:
     """One file's :class:`~pycrash.dwarf.TypeTable`, built in steps by whichever thread asks
     first and finished by whichever asks next (the shell's background thread stops between
@@ -107,6 +108,7 @@ def file_types(path: str, stop: Callable[[], bool] | None = None) -> TypeTable |
 
 
 def _file_types(path: str) -> TypeTable:
+    """:func:`file_types`, walked to the end by this thread if need be."""
     table = file_types(path)
     assert table is not None  # no stop: the walk ran to its end
     return table

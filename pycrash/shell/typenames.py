@@ -62,7 +62,7 @@ from pycrash.kernel.typeindex import file_types
 from pycrash.shell.gate import DRGN_GATE
 from pycrash.shell.names import Lazy, SortedNames
 
-__all__ = ["TypeNameIndex", "file_type_names", "type_kinds"]
+__all__ = ["TypeNameIndex", "file_type_names", "file_type_names_lazy", "type_kinds"]
 
 # Kinds in the order crash's "struct"/"union" commands try them.
 KINDS = NAME_KINDS
@@ -98,6 +98,7 @@ def type_kinds(prog: Any, name: str) -> tuple[str, ...]:
 
 
 def _cache_key(path: str) -> str:
+    """The file's GNU build-id, else a hash of its real path, size and mtime."""
     try:
         with open(path, "rb") as f:
             build_id = gnu_build_id(f, section_headers(f))
