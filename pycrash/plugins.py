@@ -16,7 +16,6 @@ that fails to import is reported in one line on stderr and the rest of pycrash w
 from __future__ import annotations
 
 import functools
-import hashlib
 import importlib
 import importlib.util
 import inspect
@@ -145,6 +144,8 @@ def load_file(
     path = Path(path).expanduser().resolve()
     if not path.is_file():
         raise PluginError(f"{path}: No such file")
+    import hashlib
+
     digest = hashlib.sha1(str(path).encode()).hexdigest()[:8]
     modname = f"pycrash_plugin_{path.stem}_{digest}"
     spec = importlib.util.spec_from_file_location(modname, path)
