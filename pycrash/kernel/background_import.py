@@ -1,10 +1,12 @@
-"""Importing a module in a thread while the main thread waits on something else.
+"""Importing heavy libraries while drgn loads the DWARF.
 
-A command whose module is imported before the session's DWARF is loaded can start the import
-of a heavy library it will need (``bt``: capstone, about 50 ms) so that it runs while drgn
-indexes the DWARF (libdrgn releases the GIL for that).  Python's per-module import locks make
-a later ``import`` of the same module in the main thread wait for this one to finish; an import
-that fails here fails again, and is reported, where the module is really used.
+A command module imported before the session's DWARF is loaded names a heavy library it will
+need (``bt``: capstone, about 50 ms to import) with :func:`import_during_debuginfo_load`; the
+session starts those imports in a thread just before it loads the DWARF
+(:func:`start_wanted_imports`), so that they run while libdrgn indexes it (it releases the GIL
+for that) instead of after.  Python's per-module import locks make a later ``import`` of the
+same module in the main thread wait for this one to finish; an import that fails here fails
+again, and is reported, where the module is really used.
 """
 
 from __future__ import annotations
@@ -13,12 +15,21 @@ import importlib
 import sys
 import threading
 
-__all__ = ["import_in_background"]
+__all__ = ["import_during_debuginfo_load", "start_wanted_imports"]
+
+_wanted: list[str] = []
 
 
-def import_in_background(*names: str) -> None:
-    """Start importing the modules ``names`` (those not imported yet) in a daemon thread."""
-    missing = [name for name in names if name not in sys.modules]
+def import_during_debuginfo_load(name: str) -> None:
+    """Ask for ``name`` to be imported while the next DWARF load runs."""
+    if name not in _wanted:
+        _wanted.append(name)
+
+
+def start_wanted_imports() -> None:
+    """Start importing the modules asked for (those not imported yet) in a daemon thread."""
+    missing = [name for name in _wanted if name not in sys.modules]
+    _wanted.clear()
     if not missing:
         return
 
