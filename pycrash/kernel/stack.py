@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from pycrash.session import Session
 
 __all__ = [
+    "AddressSpace",
     "Backtrace",
     "ExceptionFrame",
     "Frame",
@@ -72,7 +73,6 @@ _DUMP_FUNCTIONS = frozenset(("netconsole_netdump", "netpoll_start_netdump", "sta
 # RFLAGS bits that read as zero (crash's RAZ_MASK)
 _RAZ_MASK = 0xFFFFFFFFFFC08028
 _KERNEL_CS, _KERNEL_SS, _USER_CS, _USER_SS = 0x10, 0x18, 0x33, 0x2B
-_USER_TOP = 0x0000800000000000
 # include/uapi/linux/magic.h: written at the far end of every task stack
 STACK_END_MAGIC = 0x57AC6E9D
 
@@ -188,6 +188,33 @@ class _Stack:
         return self.base <= address < self.top
 
 
+@dataclasses.dataclass(frozen=True)
+class AddressSpace:
+    """crash's IS_KVADDR()/IS_UVADDR() on x86-64, from the dump's own layout.
+
+    crash's ``machdep->kvbase`` is PAGE_OFFSET, the direct map's start (``page_offset_base``
+    on KASLR kernels: 0xff11000000000000 unrandomized with 5-level paging, 0xffff888000000000
+    with 4); user space ends at TASK_SIZE_MAX (1 << 56 with 5-level paging, 1 << 47 with 4).
+    """
+
+    kvbase: int
+    user_top: int
+
+    @classmethod
+    def of(cls, session: Session) -> AddressSpace:
+        layout = session.dump.layout
+        user_top = layout.user_top
+        # no direct-map base known: the kernel half, the mirror image of user space
+        kvbase = layout.page_offset_base or (1 << 64) - user_top
+        return cls(kvbase, user_top)
+
+    def is_kvaddr(self, address: int) -> bool:
+        return address >= self.kvbase
+
+    def is_uvaddr(self, address: int) -> bool:
+        return address < self.user_top
+
+
 class _Symbolizer:
     """crash's value_search()/is_kernel_text() over pycrash's symbol table, memoized."""
 
@@ -195,6 +222,7 @@ class _Symbolizer:
         from pycrash.kernel.symbols import symbol_table
 
         self.prog = session.prog
+        self.space = AddressSpace.of(session)
         self.table = symbol_table(session)
         self.cache: dict[int, tuple[str, int, int, bool] | None] = {}
         self.text_ranges: list[tuple[int, int]] = []
@@ -224,7 +252,7 @@ class _Symbolizer:
     def _search(self, value: int) -> tuple[str, int, int, bool] | None:
         if value in self.cache:
             return self.cache[value]
-        found = self.table.value_search(value) if value >= 0xFFFF800000000000 else None
+        found = self.table.value_search(value) if self.space.is_kvaddr(value) else None
         result = None
         if found is not None:
             sym, offset = found
@@ -250,7 +278,7 @@ class _Symbolizer:
         return found[0] if found else None
 
     def _plausible(self, value: int) -> bool:
-        return value >= 0xFFFF800000000000
+        return self.space.is_kvaddr(value)
 
 
 class _Machine:
@@ -604,7 +632,8 @@ class _Walker:
         cs, ss, rip, rsp, rflags = regs["cs"], regs["ss"], regs["ip"], regs["sp"], regs["flags"]
         if rflags & _RAZ_MASK or not rflags & 0x2:
             return False
-        kvaddr = lambda value: value >= 0xFFFF800000000000  # noqa: E731
+        kvaddr = self.sym.space.is_kvaddr
+        uvaddr = self.sym.space.is_uvaddr
         text = self.sym.is_kernel_text(rip)
         if cs == _KERNEL_CS and ss == _KERNEL_SS:
             if text and kvaddr(rsp):
@@ -624,9 +653,9 @@ class _Walker:
             if text and kvaddr(rsp) and in_estack:
                 return True
         if cs == _USER_CS and ss == _USER_SS:
-            if rip < _USER_TOP and rsp < _USER_TOP:
+            if uvaddr(rip) and uvaddr(rsp):
                 return True
-        if cs == 0x23 and ss == _USER_SS and rip < _USER_TOP and rsp < _USER_TOP:
+        if cs == 0x23 and ss == _USER_SS and uvaddr(rip) and uvaddr(rsp):
             return True
         return False
 
@@ -906,7 +935,7 @@ class _Walker:
                     return ("cannot transition from exception stack to IRQ stack to current "
                             "process stack")
                 if "exception" in in_stacks:
-                    if 0 < rsp < _USER_TOP:
+                    if 0 < rsp and self.sym.space.is_uvaddr(rsp):
                         done = True
                     else:
                         return ("cannot transition from exception stack to current process "
@@ -1022,7 +1051,7 @@ def _search_start(machine: _Machine, info: TaskInfo, panic_task: bool,
         in_nmi = kind == "NMI"
         words = stack.words
         for i, value in enumerate(words):
-            name = sym.closest_name(value) if value >= 0xFFFF800000000000 else None
+            name = sym.closest_name(value) if sym.space.is_kvaddr(value) else None
             if name is None:
                 continue
             slot = stack.base + 8 * i
@@ -1046,7 +1075,7 @@ def _search_start(machine: _Machine, info: TaskInfo, panic_task: bool,
             if name == "sysrq_handle_crash":
                 sysrq = (value, slot)
                 for j in range(i + 1, len(words)):
-                    if words[j] >= 0xFFFF800000000000 and \
+                    if sym.space.is_kvaddr(words[j]) and \
                             sym.closest_name(words[j]) == "sysrq_handle_crash":
                         sysrq = (words[j], stack.base + 8 * j)
             if not panic_task and stage > 0 and name in ("smp_call_function_interrupt",
@@ -1072,7 +1101,7 @@ def _search_start(machine: _Machine, info: TaskInfo, panic_task: bool,
         if sym.is_kernel_text(ur_rip) and (in_stack or
                                            machine.in_alternate_stack(info.cpu, ur_rsp)):
             flags.add("kernel")
-        if not sym.is_kernel_text(ur_rip) and 0 < ur_rsp < _USER_TOP:
+        if not sym.is_kernel_text(ur_rip) and 0 < ur_rsp and sym.space.is_uvaddr(ur_rsp):
             flags.add("user")
         return ur_rip, ur_rsp, flags
     for found in (call_function, halt):

@@ -44,10 +44,6 @@ KNOWN_DIFFERENCES = {
         "gdb then picks a CU by its whole address span and answers from an inlined header's "
         "line table (spinlock_api_smp.h: 143); pycrash.kernel.symbols.LineTable finds no CU"
     ),
-    ("la57", "zlib31", "bt -e"): (
-        "the kernel-mode pt_regs that crash_setup_regs() left on the panic stack is not found "
-        "on a 5-level-paging dump: the exception-frame search judges addresses by 4-level ranges"
-    ),
 }
 
 
