@@ -609,11 +609,12 @@ class LineTable:
     # find_pc_sect_line() then looks at every symtab (file) of that CU: in each file's line
     # table the last entry at or before pc, skipped when it is a line-0 end marker; the
     # highest such entry wins (see _GdbSymtab).  Which CUs a gdb session has expanded
-    # depends on its history, which pycrash cannot know: it takes the CUs in order of span
-    # and answers from the first whose line tables give a line (crash's session, for the
-    # case above, had expanded kernel/locking/mutex.c but none of the three narrower CUs,
-    # none of which has a line for that pc).
-    _SPANNING_CUS_TRIED = 16  # bounds the cost of a lookup that finds nothing
+    # depends on its history, which pycrash cannot know: it takes the narrowest few CUs in
+    # order of span and answers from the first whose line tables give a line (crash's
+    # session, for the case above, had expanded kernel/locking/mutex.c, fourth by span, but
+    # none of the three narrower CUs, none of which has a line for that pc).  Trying more
+    # CUs answers more often where gdb, whose narrowest expanded CU had no line, did not.
+    _SPANNING_CUS_TRIED = 4
 
     def _lookup_outside_every_cu(self, address: int) -> tuple[str, int] | None:
         for cu_offset in self._cus_spanning(address)[:self._SPANNING_CUS_TRIED]:
