@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
+import stat
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -91,10 +94,13 @@ def _module_search_dirs(ctx: CommandContext) -> list[Path]:
 
 
 def find_module_object(ctx: CommandContext, name: str, tree: str | None = None) -> str | None:
-    """A ``NAME.ko`` (or ``NAME-with-dashes.ko``) under the module search directories."""
+    """The object file of module ``name``: under directory ``tree`` as crash's ``mod -S DIR``
+    finds it (see :func:`find_in_tree`), else a ``NAME.ko`` (or ``NAME-with-dashes.ko``)
+    under the session's module search directories."""
+    if tree is not None:
+        return find_in_tree(tree, name)
     wanted = {f"{name}.ko", f"{name.replace('_', '-')}.ko", f"{name}.ko.debug"}
-    dirs = [Path(tree)] if tree else _module_search_dirs(ctx)
-    for base in dirs:
+    for base in _module_search_dirs(ctx):
         if not base.is_dir():
             continue
         for candidate in wanted:
@@ -104,12 +110,77 @@ def find_module_object(ctx: CommandContext, name: str, tree: str | None = None) 
             for filename in files:
                 if filename in wanted:
                     return str(Path(dirpath) / filename)
-    if tree is None:
-        # Last resort: the working directory itself (not below it).
-        for candidate in sorted(wanted):
-            if Path(candidate).is_file():
-                return str(Path(candidate).resolve())
+    # Last resort: the working directory itself (not below it).
+    for candidate in sorted(wanted):
+        if Path(candidate).is_file():
+            return str(Path(candidate).resolve())
     return None
+
+
+def _object_file_patterns(name: str) -> list[re.Pattern[str]]:
+    """The file names crash's ``find_module_objfile()`` looks for, for module ``name``, in order.
+
+    For each spelling of the name (as is; '_' as '-'; '_' as "[_-]" when it has more than one
+    '_'), ``module_objfile_search()`` runs ``find -name`` for NAME.o, NAME.ko, NAME.ko.debug.
+    find's -name is a whole-name glob, so the "[_-]" spelling matches either character.
+    """
+    spellings = [re.escape(name), re.escape(name.replace("_", "-"))]
+    if name.count("_") > 1:
+        spellings.append("[_-]".join(re.escape(part) for part in name.split("_")))
+    return [re.compile(spelling + re.escape(suffix))
+            for spelling in spellings for suffix in (".o", ".ko", ".ko.debug")]
+
+
+def find_in_tree(tree: str, name: str) -> str | None:
+    """crash's ``mod -S DIR`` search (``search_directory_tree()``): for each candidate file
+    name in order, the first path ``/usr/bin/find -L DIR -name FILE -print`` prints, spelled
+    as find spells it (``./pycrash_test.ko`` for DIR ".")."""
+    paths = list(walk_like_find(tree))
+    for pattern in _object_file_patterns(name):
+        for path in paths:
+            if pattern.fullmatch(os.path.basename(path)):
+                return path
+    return None
+
+
+def walk_like_find(root: str) -> Iterator[str]:
+    """The paths ``find -L ROOT -print`` prints, in its order: ROOT, then depth first in
+    directory order; a child's path is its parent's (less one trailing '/') + '/' + name.
+    Symbolic links are followed; a directory that is its own ancestor is left out (find
+    reports "File system loop detected" and prints nothing for it)."""
+    def children(path: str, ancestors: frozenset[tuple[int, int]]) -> Iterator[str]:
+        try:
+            with os.scandir(path) as entries:
+                names = [entry.name for entry in entries]
+        except OSError:
+            return
+        prefix = path[:-1] if path.endswith("/") else path
+        for name in names:
+            child = f"{prefix}/{name}"
+            key = _directory_key(child)
+            if key is None:
+                yield child
+            elif key not in ancestors:
+                yield child
+                yield from children(child, ancestors | {key})
+
+    def walk() -> Iterator[str]:
+        yield root
+        key = _directory_key(root)
+        if key is not None:
+            yield from children(root, frozenset({key}))
+
+    return walk()
+
+
+def _directory_key(path: str) -> tuple[int, int] | None:
+    """(device, inode) of the directory ``path`` leads to (links followed), None if it is
+    not one."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino) if stat.S_ISDIR(st.st_mode) else None
 
 
 def _is_elf(path: str) -> bool:
@@ -158,6 +229,16 @@ def module_taints(ctx: CommandContext, ms: ModuleSymbols) -> str:
     return "".join(letters)
 
 
+class _InOrder(argparse.Action):
+    """Stores an action option (its value, or True for a flag) and notes it in ``modes`` in
+    command-line order: crash's getopt loop acts on the options in the order given."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: object, option_string: str | None = None) -> None:
+        setattr(namespace, self.dest, True if self.nargs == 0 else values)
+        namespace.modes = [*(getattr(namespace, "modes", None) or []), self.dest]
+
+
 @register
 class Mod(Command):
     name = "mod"
@@ -170,33 +251,40 @@ class Mod(Command):
         "variables."
     )
     arguments = (
-        Arg("-s", dest="load", metavar="module",
+        Arg("-s", dest="load", action=_InOrder, metavar="module",
             help="load the module's symbols and debuginfo (from file)"),
-        Arg("-d", dest="delete", metavar="module", help="drop the module's symbols and debuginfo"),
-        Arg("-S", dest="load_all", action="store_true",
+        Arg("-d", dest="delete", action=_InOrder, metavar="module",
+            help="drop the module's symbols and debuginfo"),
+        Arg("-S", dest="load_all", action=_InOrder, nargs=0, default=False,
             help="load every module's symbols and debuginfo (from the directory in file)"),
-        Arg("-D", dest="delete_all", action="store_true",
+        Arg("-D", dest="delete_all", action=_InOrder, nargs=0, default=False,
             help="drop every module's symbols and debuginfo"),
-        Arg("-t", dest="taints", action="store_true", help="show the modules' taint flags"),
+        Arg("-t", dest="taints", action=_InOrder, nargs=0, default=False,
+            help="show the modules' taint flags"),
         Arg("-r", dest="readnow", action="store_true", help="read debuginfo now (no effect)"),
-        Arg("-R", dest="reinit", action="store_true", help="re-read the module list"),
-        Arg("-o", dest="old", action="store_true", help="old-style loading (no effect)"),
+        Arg("-R", dest="reinit", action=_InOrder, nargs=0, default=False,
+            help="re-read the module list"),
+        Arg("-o", dest="old", action=_InOrder, nargs=0, default=False,
+            help="old-style (add-symbol-file) loading from now on (no effect)"),
         Arg("-g", dest="sections", action="store_true", help="section symbols (no effect)"),
         Arg("file", nargs="?", complete=Complete.FILE, help="object file or directory"),
     )
 
     def run(self, ctx: CommandContext, args: argparse.Namespace) -> ModTable | TaintTable | None:
-        chosen = [args.load is not None, args.delete is not None, args.load_all,
-                  args.delete_all, args.taints, args.reinit, args.old]
-        if sum(chosen) > 1:
-            raise CommandError(f"usage: {USAGE}")
-        if args.old:
-            return None
-        if args.reinit:
-            invalidate_symbol_table(ctx.session)
+        modes = getattr(args, "modes", None) or []
+        if modes == ["reinit"]:
+            invalidate_symbol_table(ctx.session)  # mod -R: read the module list again
         table = symbol_table(ctx.session)
         if not table.modules:
             return ModTable(message="no modules installed")
+        # crash's getopt loop: a second action option is a usage error, except that -o
+        # returns at once (it only switches later loads to gdb's add-symbol-file), so
+        # whatever follows it on the line is not looked at.
+        for index, mode in enumerate(modes):
+            if mode == "old" and index == 0:
+                return None
+            if index > 0:
+                raise CommandError(f"usage: {USAGE}")
         if args.load is not None:
             return self._load_one(ctx, table, args.load, args.file)
         if args.file is not None and not args.load_all:

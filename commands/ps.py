@@ -391,7 +391,7 @@ def _nanoseconds(value: int) -> str:
 def _last_run_data(prog: drgn.Program, table: TaskTable, selected: list[TaskInfo], mode: str,
                    cpus: str | None, specified: bool) -> PsData:
     """ps -l / -m: tasks by last run, newest first (crash's sort_context_array_by_last_run)."""
-    from drgn.helpers.linux.percpu import per_cpu
+    from pycrash.kernel.native_helpers import per_cpu
 
     stamps = {t.task: _last_run(prog, t) for t in table}
     ordered = sorted(table, key=lambda t: -stamps[t.task])

@@ -7,7 +7,8 @@ cache of slab addresses, ``-a`` prints printable characters up to the first non-
 
 Kernel virtual and physical addresses given as numbers are read from the dump alone, without
 DWARF; symbol names need the vmlinux symbol table (or VMCOREINFO's few), ``-s``/``-S``/``-u``
-need the debuginfo.
+need the debuginfo.  ``-f`` reads the dump file itself at an offset, as stored (crash's
+``FILEADDR``: of a split set, the last file given), through the core's ``read_file_offset``.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ class MemoryView:
     address: int
     count: int
     size: int = 8  # bytes per unit; 0 for -a (ASCII)
-    memtype: str = "KVADDR"  # KVADDR, UVADDR, PHYSADDR
+    memtype: str = "KVADDR"  # KVADDR, UVADDR, PHYSADDR, FILEADDR (an offset in the dump file)
     radix: str = "hex"  # hex, dec, udec
     ascii_column: bool = True
     symbolic: bool = False
@@ -55,6 +56,8 @@ class _Reader:
 
     def read(self, address: int, size: int, readtype: str) -> bytes:
         dump = self.ctx.session.dump
+        if self.memtype == "FILEADDR":
+            return read_dumpfile(self.ctx, address, size, readtype)
         try:
             if self.memtype == "PHYSADDR":
                 return dump.read(address, size, physical=True)
@@ -83,6 +86,21 @@ class _Fault(Exception):
 
 
 UserReadError = _Fault
+DumpfileReadError = _Fault
+
+
+def read_dumpfile(ctx: CommandContext, offset: int, size: int, readtype: str) -> bytes:
+    """Read the dump file itself at ``offset`` (crash's FILEADDR; raises DumpfileReadError
+    with crash's message when the range runs past the end of the file)."""
+    from pycrash.core.errors import FileOffsetError
+
+    dump = ctx.session.dump
+    if dump.format == "kcore":
+        raise CommandError("-f option requires a dumpfile")
+    try:
+        return dump.read_file_offset(offset, size)
+    except FileOffsetError:
+        raise _Fault(f'read error: dumpfile address: {offset:x}  type: "{readtype}"') from None
 
 
 def read_user(ctx: CommandContext, address: int, size: int, readtype: str) -> bytes:
@@ -147,12 +165,23 @@ def display(ctx: CommandContext, view: MemoryView, out: list[str]) -> None:
     address = view.address
     chars: list[str] = []
     linelen = 0
+    lost = 0
     # a large count is a long walk: progress on a terminal, Ctrl-C between two reads
     for i in ctx.progress(range(view.count), "rd", view.count):
-        data = reader.read(address, size, readtype)
+        try:
+            data = reader.read(address, size, readtype)
+        except _Fault as fault:
+            if view.memtype != "FILEADDR":
+                raise
+            # crash's readmem of a dumpfile offset reports the failure (inline, as crash
+            # prints it) and display_memory goes on with the next unit.
+            out.append(f"rd: {fault}\n")
+            lost += 1
+            address += size
+            continue
         value = int.from_bytes(data, "little")
-        if i % per_line == 0:
-            if i:
+        if (i - lost) % per_line == 0:
+            if i - lost:
                 if view.ascii_column:
                     out.append("  " + "".join(chars))
                 out.append("\n")
@@ -186,7 +215,8 @@ def display(ctx: CommandContext, view: MemoryView, out: list[str]) -> None:
         address += size
     if view.ascii_column and chars:
         out.append(" " * max(ascii_start - linelen, 0) + "  " + "".join(chars))
-    out.append("\n")
+    if lost != view.count:
+        out.append("\n")
 
 
 def _display_ascii(reader: _Reader, view: MemoryView, out: list[str]) -> None:
@@ -255,7 +285,8 @@ class Rd(Command):
     description = (
         "Displays the contents of memory, in hexadecimal with an ASCII rendering by default.\n"
         "The address is a kernel virtual address, a symbol, or with -p a physical address,\n"
-        "with -u a user virtual address of the current context."
+        "with -u a user virtual address of the current context, with -f an offset in the\n"
+        "dump file itself (its raw bytes: headers, compressed pages)."
     )
     needs_debuginfo = False
     json = False
@@ -316,9 +347,10 @@ class Rd(Command):
         symbolic = args.symbolic or args.slab > 0
         if symbolic and size != 8:
             raise CommandError("-s option is only allowed with 64-bit display")
-        if args.fileaddr:
-            raise CommandError("-f option is not supported")
-        memtype = "PHYSADDR" if args.physical else "UVADDR" if args.user else "KVADDR"
+        memtype = ("PHYSADDR" if args.physical else "UVADDR" if args.user
+                   else "FILEADDR" if args.fileaddr else "KVADDR")
+        if memtype == "FILEADDR" and ctx.session.dump.format == "kcore":
+            raise CommandError("-f option requires a dumpfile")
         address = self._address(ctx, args.address)
         if address is None:
             if not ctx.session.has_debuginfo:

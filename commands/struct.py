@@ -4,7 +4,9 @@ Without an address the definition is printed (gdb's ``ptype`` text and ``SIZE: N
 crash's ``[offset]`` column).  With an address (or a symbol, a per-CPU ``:cpuspec``, a count)
 the contents are printed the way crash's gdb prints them (``struct NAME {`` and one
 ``member = value`` per line), and ``struct NAME.a,b ADDR`` picks members out of that text
-exactly as crash does (a scalar member keeps gdb's trailing comma).
+exactly as crash does (a scalar member keeps gdb's trailing comma).  With ``-f`` the address is
+an offset in the dump file itself (crash reads it with ``stoll``: decimal when it can be), whose
+raw bytes are printed as the structure.
 """
 
 from __future__ import annotations
@@ -74,7 +76,10 @@ class _Datatype(Command):
         if args.hex and args.dec:
             raise CommandError("-d and -x are mutually exclusive")
         if args.fileaddr:
-            raise CommandError("-f option is not supported")
+            for flag, option in ((args.offsets, "-o"), (args.raw, "-r"), (args.deref, "-p"),
+                                 (args.user, "-u")):
+                if flag:
+                    raise CommandError(f"{option} option not supported with -f")
         radix = 16 if args.hex else 10 if args.dec else int(ctx.session.settings.get("radix", 10))
         try:
             request = self._request(ctx, args)
@@ -114,14 +119,22 @@ class _Datatype(Command):
                 raise CommandError("too many arguments!")
             if address is None and ":" in word:
                 word, cpuspec = word.split(":", 1)
+                if args.fileaddr:
+                    raise CommandError("-f option cannot be used with percpu")
             if is_number(word):
                 if address is not None:
                     count = parse_count(word)
+                    continue
+                if args.fileaddr:
+                    # crash reads the dumpfile offset with stoll: decimal if it can be
+                    address = parse_count(word)
                     continue
                 address = parse_hex_address(word)
                 kernel_start = kernel_space_start(ctx.session)
                 if cpuspec is None and not args.user and address < kernel_start:
                     raise CommandError(f"invalid kernel virtual address: {word}")
+            elif args.fileaddr:
+                raise CommandError(f"-f option requires a dumpfile offset: {word}")
             else:
                 found = _symbol_address(ctx, word)
                 if found is None:
@@ -188,7 +201,8 @@ class _Datatype(Command):
         datatype = request.datatype
         size = datatype.size
         count = request.count
-        if count < 0:
+        if count < 0 and not args.fileaddr:
+            # (crash moves only the memory address back, not a dumpfile offset)
             address -= size * abs(count) - size
         for index in ctx.progress(range(abs(count)), self.name, abs(count)):
             if index:
@@ -217,7 +231,8 @@ class _Datatype(Command):
                         if shown is not None:
                             out.extend(shown)
                             continue
-                    lines = contents_lines(ctx, datatype, here, radix, user=args.user)
+                    lines = contents_lines(ctx, datatype, here, radix, user=args.user,
+                                           fileaddr=args.fileaddr)
                     if member is None:
                         out.extend(lines)
                     elif "." in member or "[" in member:
@@ -267,13 +282,17 @@ def declaration_lines(datatype: Datatype, radix: int, offsets: bool, *,
 
 
 def contents_lines(ctx: CommandContext, datatype: Datatype, address: int,
-                   radix: int, *, user: bool = False) -> list[str]:
+                   radix: int, *, user: bool = False, fileaddr: bool = False) -> list[str]:
     """crash's print_struct/print_union: ``struct NAME {...}`` as gdb's ``output`` prints it.
 
-    With ``user`` the address is a user virtual address of the current context."""
+    With ``user`` the address is a user virtual address of the current context; with
+    ``fileaddr`` an offset in the dump file itself (crash then hands gdb address 0)."""
     printer = value_printer(ctx.session, radix=radix)
     if user:
         data = _read_user(ctx, address, datatype.size)
+    elif fileaddr:
+        data = _read_dumpfile(ctx, address, datatype.size)
+        address = 0
     else:
         data = read_or_explain(ctx, address, datatype.size)
     keyword = "union" if datatype.is_union else "struct"
@@ -310,6 +329,15 @@ def _read_user(ctx: CommandContext, address: int, size: int) -> bytes:
     try:
         return read_user(ctx, address, size, "gdb_readmem_callback")
     except UserReadError as err:
+        raise CommandError(str(err)) from None
+
+
+def _read_dumpfile(ctx: CommandContext, offset: int, size: int) -> bytes:
+    from pycrash.commands.rd import DumpfileReadError, read_dumpfile
+
+    try:
+        return read_dumpfile(ctx, offset, size, "gdb_readmem_callback")
+    except DumpfileReadError as err:
         raise CommandError(str(err)) from None
 
 

@@ -3,6 +3,8 @@
 ``whatis SYMBOL`` prints the symbol's declaration (``const char linux_banner[156];``),
 ``whatis TYPE`` the struct/union definition with ``SIZE:`` (``-o`` adds member offsets), a
 typedef as ``typedef TYPE NAME;``, and any other expression gdb's ``whatis`` type name.
+``whatis -r SIZE|LOW-HIGH`` and ``-m TYPE`` list the data types of that size, or with a member
+of a type whose name contains TYPE, as a SIZE/TYPE table (:mod:`pycrash.kernel.typeindex`).
 """
 
 from __future__ import annotations
@@ -37,7 +39,10 @@ class Whatis(Command):
                 "         [[-r [size|range]] [-m member]]")
     description = (
         "Displays the definition of a structure, union, typedef or enum, or the\n"
-        "declaration of a kernel symbol.  -o shows member offsets of structures."
+        "declaration of a kernel symbol.  -o shows member offsets of structures.\n"
+        "-r lists the data types of a size or size range (LOW-HIGH), -m those with a\n"
+        "member whose type name contains a string (also in embedded structures, and\n"
+        "through pointers); together, both conditions hold."
     )
     json = False
     highlight = "c"  # C text: the shell colours it on a terminal
@@ -158,5 +163,38 @@ class Whatis(Command):
 
     @staticmethod
     def _search(ctx: CommandContext, args: argparse.Namespace) -> list[str]:
-        """crash's request_types: struct/union names by size range and/or member type."""
-        raise CommandError("-m and -r are not supported yet")
+        """crash's request_types: the data types in a size range and/or with a member whose
+        type name contains a string, as a SIZE/TYPE table sorted by size, then name."""
+        lowest = highest = 0
+        if args.size_range is not None:
+            low, dash, high = args.size_range[:15].partition("-")
+            highest = lowest = _crash_stol(low)
+            if dash:
+                highest = _crash_stol(high)
+        from pycrash.dwarf import DwarfError
+        from pycrash.kernel.typeindex import matching_types
+
+        try:
+            found = matching_types(ctx.session, lowest, highest, args.member_type)
+        except (DwarfError, OSError, LookupError) as exc:
+            raise CommandError(str(exc)) from None
+        if not found:
+            return ["(none found)\n"]
+        width = max(len(str(found[-1][0])), len("SIZE"))
+        lines = [f"{'SIZE':>{width}}  TYPE\n"]
+        lines.extend(f"{size:>{width}}  {name}\n" for size, name in found)
+        return lines
+
+
+def _crash_stol(text: str) -> int:
+    """crash's ``stol``: decimal when the text is all digits, else hexadecimal (``0x``
+    optional); anything else is crash's "not a valid number" error."""
+    if text.isdigit() and text.isascii():
+        return int(text)
+    body = text[2:] if text[:2] in ("0x", "0X") else text
+    try:
+        if body and all(c in "0123456789abcdefABCDEF" for c in body):
+            return int(body, 16)
+    except ValueError:
+        pass
+    raise CommandError(f"not a valid number: {text}")

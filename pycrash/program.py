@@ -17,11 +17,12 @@ A fault in the core becomes a ``drgn.FaultError`` carrying the same one-line rea
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -114,6 +115,47 @@ def route_drgn_log() -> None:
         logger.propagate = False
 
 
+# drgn's own entry points in the "drgn.plugins" group (drgn 0.3.0's entry_points.txt): they
+# register drgn's CLI commands on import and define no Program hooks, so pycrash, which has its
+# own commands, never needs them; importing them costs about 0.1 s per start.
+DRGN_COMMAND_PLUGINS = ("builtin_commands", "crash_commands")
+
+
+def _drgn_plugins_to_disable(saved: str | None) -> str:
+    """The ``DRGN_DISABLE_PLUGINS`` value for pycrash's Program: the user's, plus drgn's command
+    plugins; "*" when those are the only drgn plugins installed, which spares drgn its
+    entry-point scan (and the ``importlib.metadata`` import) while loading the same set."""
+    from pycrash.plugins import declared_entry_points
+
+    declared = declared_entry_points("drgn.plugins")
+    if declared is not None and set(declared) <= set(DRGN_COMMAND_PLUGINS):
+        return "*"
+    return ",".join(filter(None, (saved, *DRGN_COMMAND_PLUGINS)))
+
+
+@contextlib.contextmanager
+def _drgn_command_plugins_disabled() -> Iterator[None]:
+    """Keep drgn's command plugins out of the Program created in the block.
+
+    drgn reads ``DRGN_DISABLE_PLUGINS`` once per process, when a Program first calls its plugin
+    hooks (``_drgn_util.plugins``); every other plugin is still loaded, as are those the user
+    names in ``DRGN_PLUGINS``.  The user's own setting is restored afterwards, so shell
+    commands run from pycrash see the environment unchanged.
+    """
+    saved = os.environ.get("DRGN_DISABLE_PLUGINS")
+    if saved == "*":
+        yield
+        return
+    os.environ["DRGN_DISABLE_PLUGINS"] = _drgn_plugins_to_disable(saved)
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("DRGN_DISABLE_PLUGINS", None)
+        else:
+            os.environ["DRGN_DISABLE_PLUGINS"] = saved
+
+
 def create_program(dump: Dump, counter: ReadCounter | None = None) -> drgn.Program:
     """A drgn Program for ``dump`` with no debuginfo loaded yet."""
     route_drgn_log()
@@ -123,7 +165,8 @@ def create_program(dump: Dump, counter: ReadCounter | None = None) -> drgn.Progr
         if end > start:
             prog.add_memory_segment(start, end - start, _reader(dump, True, counter), True)
     raw = dump.vmcoreinfo.raw
-    prog.set_linux_kernel_custom(raw.encode() if isinstance(raw, str) else raw, False)
+    with _drgn_command_plugins_disabled():
+        prog.set_linux_kernel_custom(raw.encode() if isinstance(raw, str) else raw, False)
     start = kernel_half_start(dump)
     # Added after set_linux_kernel_custom so that it takes precedence over drgn's page-table
     # reader for kernel addresses.

@@ -10,6 +10,7 @@ Usage::
         sysname = dump.read_cstring(uts)       # b"Linux" (kernel virtual, translated)
         t = dump.translate(v.symbol("_stext"))  # Translation: paddr, page_size, entries
         regs = dump.cpus[0].registers           # {"rip": ..., "rsp": ..., ...}
+        head = dump.read_file_offset(0, 8)      # the dump file's own bytes (rd -f)
 
 Everything that reads a dump file goes through this package; nothing in it prints.
 
@@ -35,6 +36,7 @@ from .errors import (
     DumpFormatError,
     ExcludedPageError,
     FaultError,
+    FileOffsetError,
     MissingPageError,
     NotMappedError,
     PycrashError,
@@ -46,5 +48,5 @@ from .x86_64 import Layout, TableEntry, Translation
 __all__ = [
     "open_dump", "Dump", "VmcoreInfo", "CpuState", "Translation", "TableEntry", "Layout",
     "PycrashError", "DumpFormatError", "FaultError", "NotMappedError", "ExcludedPageError",
-    "MissingPageError", "BeyondDumpError", "CorruptPageError",
+    "MissingPageError", "BeyondDumpError", "CorruptPageError", "FileOffsetError",
 ]

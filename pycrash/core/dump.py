@@ -22,6 +22,7 @@ from .errors import (
     DumpFormatError,
     ExcludedPageError,
     FaultError,
+    FileOffsetError,
     MissingPageError,
 )
 from .filebytes import FileBytes
@@ -109,7 +110,8 @@ def open_dump(path_or_paths: str | os.PathLike[str] | Sequence[str | os.PathLike
         for lay in layers:
             lay.close()
         raise
-    return Dump(layer, zero_excluded=zero_excluded)
+    # crash's pc->dumpfile (the file "rd -f" reads) is the last dump file argument.
+    return Dump(layer, zero_excluded=zero_excluded, dumpfile=str(paths[-1]))
 
 
 class Dump:
@@ -138,8 +140,11 @@ class Dump:
     """
 
     def __init__(self, layer: PhysicalLayer, *, zero_excluded: bool = False,
-                 cache_pages: int = 8192, tcache_pages: int = 1 << 16) -> None:
+                 cache_pages: int = 8192, tcache_pages: int = 1 << 16,
+                 dumpfile: str | None = None) -> None:
         self.layer = layer
+        #: the file :meth:`read_file_offset` reads (of a split set: the last one given)
+        self.dumpfile: str = dumpfile if dumpfile is not None else layer.paths[-1]
         self.format: str = layer.format
         self.flattened: bool = layer.flattened
         self.split: bool = isinstance(layer, SplitDump)
@@ -426,6 +431,33 @@ class Dump:
         return self.pgtable.walk(vaddr, root)
 
     # -- the read API -------------------------------------------------------------------
+    def read_file_offset(self, offset: int, size: int) -> bytes:
+        """``size`` bytes of the dump file itself at file ``offset``, as stored: headers,
+        bitmaps, compressed page data, a flattened file's records (crash's ``FILEADDR`` reads,
+        ``rd -f``/``struct -f``).  The file is :attr:`dumpfile`.
+
+        Raises:
+            FileOffsetError: the range does not lie entirely inside the file.
+        """
+        source = self._file_source(self.dumpfile)
+        if offset < 0 or size < 0:
+            raise FileOffsetError(source.path, offset, size, source.size)
+        with self._lock:
+            data = source.pread(offset, size)
+        if len(data) != size:
+            raise FileOffsetError(source.path, offset, size, source.size)
+        return data
+
+    def _file_source(self, path: str) -> Any:
+        """The raw file (not its flattened-stream view) of the part of the dump at ``path``."""
+        layers = self.layer.parts if isinstance(self.layer, SplitDump) else [self.layer]
+        sources = [getattr(lay, "src", None) for lay in layers]
+        sources = [getattr(src, "raw", src) for src in sources if src is not None]
+        for src in sources:
+            if src.path == path:
+                return src
+        return sources[-1]
+
     def read(self, address: int, size: int, physical: bool = False) -> bytes:
         """Read ``size`` bytes at a kernel virtual (default) or physical address.
 

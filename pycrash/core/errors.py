@@ -16,6 +16,7 @@ __all__ = [
     "MissingPageError",
     "BeyondDumpError",
     "CorruptPageError",
+    "FileOffsetError",
 ]
 
 
@@ -133,3 +134,22 @@ class CorruptPageError(FaultError):
         self.offset = offset
         super().__init__(address, f"{reason} (page data at file offset {offset:#x})",
                          physical=physical)
+
+
+class FileOffsetError(PycrashError):
+    """A read of the dump file itself (a file offset, not memory) that runs past its end.
+
+    Attributes:
+        path: the file read.
+        offset: the file offset the read started at.
+        size: the number of bytes asked for.
+        file_size: the size of the file.
+    """
+
+    def __init__(self, path: str, offset: int, size: int, file_size: int) -> None:
+        self.path = path
+        self.offset = offset
+        self.size = size
+        self.file_size = file_size
+        super().__init__(f"{path}: {size} bytes at file offset {offset:#x} run past its end "
+                         f"({file_size} bytes)")

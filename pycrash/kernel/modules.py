@@ -10,7 +10,12 @@ one place that decides it, from the dump's types:
 * before 4.5: ``module.module_core`` / ``module.core_size``.
 
 Module symbols come from ``module.core_kallsyms`` (``struct mod_kallsyms``: an ELF symbol table,
-its string table and ``num_symtab``), which is what crash reads too.
+its string table and ``num_symtab``), which is what crash reads too. Their ``st_info`` is kept
+raw: older kernels overwrote it with the symbol's nm letter, newer ones keep the letters apart
+in ``mod_kallsyms.typetab`` (present in the sample 6.1 dumps) and leave the ELF byte alone.
+crash 8.0.6 reads only ``st_info`` (``symbols.c:Elf64_Sym_to_common()``: a printable byte is the
+letter, 0x02/0x12 are t/T, anything else '?'), so ``typetab`` is not read here either: its
+letters would make ``sym`` differ from crash.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ of a fixed list of panic phrases, tried phrase by phrase in order.
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
 
 import drgn
@@ -87,13 +88,14 @@ def find_panic(session: Session) -> PanicInfo:
     task: TaskInfo | None = None
     if cpu is not None and cpu in table.active:
         task = table.get(table.active[cpu])
-    message = panic_message(session)
+    message = functools.partial(panic_message, session)  # read when first asked for
     if task is None:
         # No crashing CPU (a dump of a live system): crash has no panic task and starts in
         # the first task's context (swapper/0).  cpu=None says "no panic task".
         first = table.tasks[0] if len(table) else None
         if first is None:
-            return PanicInfo(cpu=None, task=0, pid=0, comm="", message=message)
+            return PanicInfo(cpu=None, task=0, pid=0, comm="", message_reader=message)
         return PanicInfo(cpu=None, task=first.task, pid=first.pid, comm=first.comm,
-                         message=message)
-    return PanicInfo(cpu=cpu, task=task.task, pid=task.pid, comm=task.comm, message=message)
+                         message_reader=message)
+    return PanicInfo(cpu=cpu, task=task.task, pid=task.pid, comm=task.comm,
+                     message_reader=message)

@@ -618,9 +618,8 @@ def printk_safe_text(
         seq_buf_type = prog.type("struct printk_safe_seq_buf")
     except LookupError:
         return ""
-    from drgn.helpers.linux.percpu import per_cpu
-
     from pycrash.kernel.masks import possible_cpus
+    from pycrash.kernel.native_helpers import per_cpu
 
     buffer_size = seq_buf_type.member("buffer").type.size
     out: list[str] = []

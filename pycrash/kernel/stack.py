@@ -329,7 +329,7 @@ class _Machine:
         return machine
 
     def _per_cpu_stacks(self, cpus: int) -> None:
-        from drgn.helpers.linux.percpu import per_cpu
+        from pycrash.kernel.native_helpers import per_cpu
 
         prog = self.prog
         try:

@@ -23,8 +23,10 @@ import bisect
 import os
 import struct
 import weakref
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from itertools import accumulate
+from typing import TYPE_CHECKING, Any, overload
 
 from pycrash.elfsections import SectionHeader, read_section, section_headers
 
@@ -33,8 +35,13 @@ if TYPE_CHECKING:
     from pycrash.session import Session
 
 __all__ = [
+    "KernelColumns",
+    "KernelSymbols",
+    "RuntimeAddresses",
     "Symbol",
     "SymbolTable",
+    "kernel_columns",
+    "kernel_symbols",
     "object_symbols",
     "invalidate_symbol_table",
     "unload_module_objects",
@@ -169,40 +176,171 @@ def _kernel_image_range(sections: list[SectionHeader]) -> tuple[int, int]:
     return start, end
 
 
-def kernel_symbols(vmlinux: str | os.PathLike[str], kaslr_offset: int) -> list[Symbol]:
+@dataclass(frozen=True)
+class KernelColumns:
+    """crash's kernel symbol table of one vmlinux at link time, one list per column.
+
+    ``values`` are link-time values in table order; the KASLR offset applies to those within
+    ``image`` (crash's first_section_start..last_section_end) only.
+    """
+
+    names: list[str]
+    values: list[int]
+    letters: str  # one nm letter per symbol
+    image: tuple[int, int]
+
+
+def _symtab_columns(vmlinux: str | os.PathLike[str]
+                    ) -> tuple[list[SectionHeader], list[int], list[int], bytes, list[int], str]:
+    """(sections, st_name, st_shndx, st_info, st_value, string table) of every symbol but
+    the null one, read column-wise (Elf64_Sym: u32 name, u8 info, u8 other, u16 shndx,
+    u64 value, u64 size)."""
+    with open(vmlinux, "rb") as f:
+        sections = section_headers(f)
+        symtab = next((s for s in sections if s.type == SHT_SYMTAB), None)
+        if symtab is None:
+            return sections, [], [], b"", [], ""
+        strings = read_section(f, sections[symtab.link])
+        table = read_section(f, symtab)
+    count = len(table) // 24
+    entries = memoryview(table)[24:count * 24]
+    st_name = entries.cast("I")[0::6].tolist()
+    st_shndx = entries.cast("H")[3::12].tolist()
+    st_value = entries.cast("Q")[1::3].tolist()
+    st_info = table[24 + 4:count * 24:24]
+    # latin-1 keeps byte offsets as string offsets
+    return sections, st_name, st_shndx, st_info, st_value, strings.decode("latin-1")
+
+
+def _names(st_name: list[int], text: str) -> list[str]:
+    """The NUL-terminated names at the ``st_name`` offsets of the string table ``text``."""
+    pieces = text.split("\0")
+    by_start = dict(zip(accumulate((len(p) + 1 for p in pieces), initial=0), pieces,
+                        strict=False))
+    names = list(map(by_start.get, st_name))
+    if None in names:  # an offset into the middle of a string (a shared suffix)
+        names = [text[o:text.index("\0", o)] if n is None else n
+                 for n, o in zip(names, st_name, strict=True)]
+    return names  # type: ignore[return-value]
+
+
+def kernel_columns(vmlinux: str | os.PathLike[str]) -> KernelColumns:
     """vmlinux's symbols as crash's ``store_symbols()`` keeps them, in table order."""
-    sections, entries, strings = _read_elf(vmlinux)
-    raw = []
-    for st_name, info, _other, shndx, value, _size in entries[1:]:
-        name = _symbol_name(info, shndx, st_name, strings, sections)
-        raw.append((shndx == SHN_UNDEF, value, name, info, shndx))
-    # numeric_forward(): undefined symbols first, then by value, then by name.
-    raw.sort(key=lambda r: (not r[0], r[1], r[2]))
-    first, last = _kernel_image_range(sections)
-    symbols: list[Symbol] = []
-    started = percpu = False
-    letters: dict[tuple[int, int], str] = {}  # the letter depends on (st_info, section) only
-    for _undef, value, name, info, shndx in raw:
-        letter = letters.get((info, shndx))
-        if letter is None:
-            letter = letters[(info, shndx)] = _nm_letter(info, shndx, sections)
-        if "." in name:
-            name = strip_symbol_end(name)
+    sections, st_name, st_shndx, st_info, st_value, text = _symtab_columns(vmlinux)
+    names = _names(st_name, text)
+    if "" in names:  # BFD names an unnamed section symbol after its section
+        for i, name in enumerate(names):
+            shndx = st_shndx[i]
+            if not name and st_info[i] & 0xF == STT_SECTION and 0 < shndx < len(sections):
+                names[i] = sections[shndx].name
+    # numeric_forward(): undefined symbols first, then by value, then by name (two stable
+    # sorts: by name, then by (defined, value) as one integer).
+    order = sorted(range(len(names)), key=names.__getitem__)
+    keys = [value | (1 << 64) if shndx else value
+            for value, shndx in zip(st_value, st_shndx, strict=True)]
+    order.sort(key=keys.__getitem__)
+    names = [names[i] for i in order]
+    values = [st_value[i] for i in order]
+    kinds = [st_info[i] << 16 | st_shndx[i] for i in order]
+    # the letter depends on (st_info, section) only
+    letter_of = {kind: _nm_letter(kind >> 16, kind & 0xFFFF, sections) for kind in set(kinds)}
+    letters = list(map(letter_of.__getitem__, kinds))
+    names = [strip_symbol_end(name) if "." in name else name for name in names]
+    # x86_64_verify_symbol(): before _text/_stext only the per-CPU symbols are kept.
+    keep: list[int] = []
+    percpu = False
+    start = len(names)
+    for i, name in enumerate(names):
         if not name:
             continue
-        if not started:
-            # x86_64_verify_symbol(): only per-CPU symbols before the kernel text.
-            if name in ("_text", "_stext"):
-                started = True
-            elif name == "__per_cpu_start":
-                percpu = True
-            elif not (percpu and (name.startswith("per_cpu") or name == "__per_cpu_end"
-                                  or letter in ("V", "d", "D"))):
-                continue
-        if first <= value <= last:
-            value = (value + kaslr_offset) & ((1 << 64) - 1)
-        symbols.append(Symbol(name, value, letter))
-    return symbols
+        if name in ("_text", "_stext"):
+            start = i
+            break
+        if name == "__per_cpu_start":
+            percpu = True
+        elif not (percpu and (name.startswith("per_cpu") or name == "__per_cpu_end"
+                              or letters[i] in ("V", "d", "D"))):
+            continue
+        keep.append(i)
+    if keep != list(range(start)) or "" in names[start:]:
+        keep += [i for i in range(start, len(names)) if names[i]]
+        names = [names[i] for i in keep]
+        values = [values[i] for i in keep]
+        letters = [letters[i] for i in keep]
+    return KernelColumns(names, values, "".join(letters), _kernel_image_range(sections))
+
+
+class RuntimeAddresses(Sequence[int]):
+    """The runtime address of each symbol of a :class:`KernelColumns`, computed when read
+    (relocating all ~40,000 up front costs more than the few a command looks at; ``bisect``
+    reads about 16 per search)."""
+
+    def __init__(self, columns: KernelColumns, kaslr_offset: int) -> None:
+        self._values = columns.values
+        self._first, self._last = columns.image
+        self._offset = kaslr_offset
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    @overload
+    def __getitem__(self, index: int) -> int: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[int]: ...
+
+    def __getitem__(self, index: int | slice) -> int | list[int]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        value = self._values[index]
+        if self._first <= value <= self._last:
+            return (value + self._offset) & 0xFFFFFFFFFFFFFFFF
+        return value
+
+
+class KernelSymbols(Sequence[Symbol]):
+    """The kernel's symbol table at runtime addresses: columns, with each :class:`Symbol`
+    made on first access and kept (the same entry is always the same object)."""
+
+    def __init__(self, columns: KernelColumns, kaslr_offset: int) -> None:
+        self.names = columns.names
+        self.letters = columns.letters
+        self.addresses = RuntimeAddresses(columns, kaslr_offset)
+        self._made: list[Symbol | None] = [None] * len(self.names)
+        self._index: dict[int, int] = {}  # id(Symbol) -> its index
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    @overload
+    def __getitem__(self, index: int) -> Symbol: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Symbol]: ...
+
+    def __getitem__(self, index: int | slice) -> Symbol | list[Symbol]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        sym = self._made[index]
+        if sym is None:
+            if index < 0:
+                index += len(self)
+            sym = Symbol(self.names[index], self.addresses[index], self.letters[index])
+            self._made[index] = sym
+            self._index[id(sym)] = index
+        return sym
+
+    def __iter__(self) -> Iterator[Symbol]:
+        return (self[i] for i in range(len(self)))
+
+    def index_of(self, sym: Symbol) -> int | None:
+        """The index of ``sym`` if it came from this table."""
+        return self._index.get(id(sym))
+
+
+def kernel_symbols(vmlinux: str | os.PathLike[str], kaslr_offset: int) -> KernelSymbols:
+    """vmlinux's symbols as crash's ``store_symbols()`` keeps them, in table order."""
+    return KernelSymbols(kernel_columns(vmlinux), kaslr_offset)
 
 
 @dataclass(frozen=True)
@@ -312,16 +450,15 @@ def _module_table(module: LoadedModule, object_file: str | None = None,
 class SymbolTable:
     """crash's view of all symbols of one session (build with :func:`symbol_table`)."""
 
-    def __init__(self, kernel: list[Symbol], modules: list[LoadedModule]) -> None:
+    def __init__(self, kernel: KernelSymbols, modules: list[LoadedModule]) -> None:
         self.kernel = kernel
-        self._addresses = [s.address for s in kernel]
-        self._index = {id(s): i for i, s in enumerate(kernel)}
-        self.first_ksymbol = next((s.address for s in kernel if s.name in ("_text", "_stext")),
-                                  kernel[0].address if kernel else 0)
-        self.percpu = any(s.name == "__per_cpu_start" for s in kernel)
-        self._by_name: dict[str, list[Symbol]] = {}
-        for s in kernel:
-            self._by_name.setdefault(s.name, []).append(s)
+        self._addresses = kernel.addresses
+        names = kernel.names
+        first = next((i for i, name in enumerate(names) if name in ("_text", "_stext")), None)
+        self.first_ksymbol = (kernel.addresses[first] if first is not None else
+                              kernel.addresses[0] if names else 0)
+        self.percpu = "__per_cpu_start" in names
+        self._kernel_names: dict[str, list[int]] | None = None  # built on first lookup
         self.modules: list[ModuleSymbols] = []
         for module in modules:
             self.modules.append(ModuleSymbols(module, _module_table(module)))
@@ -368,11 +505,17 @@ class SymbolTable:
 
     def lookup(self, name: str) -> list[Symbol]:
         """Every symbol named ``name``: kernel ones in table order, then module ones."""
-        return self._by_name.get(name, []) + self._module_names.get(name, [])
+        if self._kernel_names is None:
+            by_name: dict[str, list[int]] = {}
+            for i, kernel_name in enumerate(self.kernel.names):
+                by_name.setdefault(kernel_name, []).append(i)
+            self._kernel_names = by_name
+        kernel = [self.kernel[i] for i in self._kernel_names.get(name, ())]
+        return kernel + self._module_names.get(name, [])
 
     def query(self, text: str) -> list[Symbol]:
         """Symbols whose names contain ``text`` (crash's ``symbol_query()``), kernel first."""
-        found = [s for s in self.kernel if text in s.name]
+        found = [self.kernel[i] for i, name in enumerate(self.kernel.names) if text in name]
         for ms in self.modules:
             found.extend(s for s in ms.symbols if not s.pseudo and text in s.name)
         return found
@@ -441,11 +584,14 @@ class SymbolTable:
         a higher address, else the next module symbol (module markers skipped)."""
         module_syms = [s for ms in self.modules for s in ms.symbols if not s.pseudo]
         if sym.module is None:
-            i = self._index.get(id(sym))
+            i = self.kernel.index_of(sym)
             if i is None:
                 return None, None
             prev = self.kernel[i - 1] if i > 0 else None
-            nxt = next((s for s in self.kernel[i + 1:] if s.address > sym.address), None)
+            addresses = self._addresses
+            j = next((j for j in range(i + 1, len(addresses)) if addresses[j] > sym.address),
+                     None)
+            nxt = self.kernel[j] if j is not None else None
             if nxt is None and module_syms:
                 nxt = module_syms[0]
             return prev, nxt
@@ -470,8 +616,11 @@ def symbol_table(session: Session) -> SymbolTable:
 
         raise CommandError("no vmlinux: symbols are not available")
     from pycrash.kernel.modules import loaded_modules
+    from pycrash.kernel.symbol_cache import cached_columns
 
-    kernel = kernel_symbols(session.vmlinux_path, session.dump.kaslr_offset or 0)
+    vmlinux = session.vmlinux_path
+    columns = cached_columns(vmlinux, lambda: kernel_columns(vmlinux))
+    kernel = KernelSymbols(columns, session.dump.kaslr_offset or 0)
     try:
         modules = loaded_modules(session)
     except Exception:  # noqa: BLE001 - no module list readable: vmlinux symbols only

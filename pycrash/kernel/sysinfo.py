@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import weakref
 import zlib
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -74,12 +75,29 @@ def ctime_tz(seconds: int) -> str:
     return time.strftime("%a %b %e %T %Z %Y", time.localtime(seconds))
 
 
+_hz_of: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
+
+
 def hz(session: Any) -> int:
     """The HZ crash assumes: ``CONFIG_HZ`` from IKCONFIG when present, else 1000.
 
     (crash's x86-64 default is 1000 for 2.6+ kernels; ``read_in_kernel_config(IKCFG_INIT)``
-    overrides it from the in-kernel config.)
+    overrides it from the in-kernel config.)  Found once per session: a dump's config never
+    changes, and reading it means uncompressing the whole config.
     """
+    try:
+        return _hz_of[session]
+    except (KeyError, TypeError):
+        pass
+    found = _config_hz(session)
+    try:
+        _hz_of[session] = found
+    except TypeError:  # not weak-referenceable: not cached
+        pass
+    return found
+
+
+def _config_hz(session: Any) -> int:
     try:
         text = ikconfig_text(session)
     except SysinfoError:
@@ -301,7 +319,7 @@ def task_count(session: Any) -> int:
         pass
     tasks = set(_listed_tasks(session))
     cpus, _ = cpu_counts(session)
-    from drgn.helpers.linux.sched import idle_task
+    from pycrash.kernel.native_helpers import idle_task
 
     for cpu in range(cpus):
         try:

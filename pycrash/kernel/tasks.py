@@ -18,7 +18,8 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import drgn
-from drgn.helpers.linux.percpu import per_cpu_ptr
+
+from pycrash.kernel.native_helpers import per_cpu_ptr
 
 if TYPE_CHECKING:
     from pycrash.session import Session
@@ -301,15 +302,15 @@ def _pid_struct_size(prog: drgn.Program) -> tuple[int, int, int, int]:
 
 def _idr_pid_pointers(prog: drgn.Program) -> Iterator[int]:
     """Every ``struct pid *`` in init_pid_ns.idr (xarray or radix tree), bounded."""
-    from drgn.helpers.linux.idr import idr_for_each
+    from pycrash.kernel.xarray import idr_entries
 
     idr = prog["init_pid_ns"].idr
     count = 0
-    for _, entry in idr_for_each(idr.address_of_()):
+    for entry in idr_entries(idr):
         count += 1
         if count > MAX_TASKS:
             break
-        yield entry.value_()
+        yield entry
 
 
 def _cpu_count(prog: drgn.Program) -> int:

@@ -130,3 +130,81 @@ def test_recorded_module_session(sample_session, tmp_path, monkeypatch, scenario
             assert run_line(line) == want, line
     finally:
         run_line("mod -D")
+
+
+@pytest.mark.skipif(not shutil.which("find"), reason="no find(1) to compare with")
+@pytest.mark.parametrize("root", [".", "./", ".//", "tree", "tree/", "ABS"])
+def test_walk_like_find_prints_what_find_prints(tmp_path, monkeypatch, root: str) -> None:
+    """crash takes `mod -S DIR`'s object path from `/usr/bin/find -L DIR -name FILE`: the walk
+    yields find's paths, spelled as find spells them, in find's order."""
+    import subprocess
+
+    from pycrash.commands.mod import walk_like_find
+
+    tree = tmp_path / "tree"
+    (tree / "a" / "b").mkdir(parents=True)
+    (tree / "c").mkdir()
+    for path in ("a/b/pycrash-test.ko", "a/x.o", "c/pycrash_test.ko", "top.ko"):
+        (tree / path).write_bytes(b"")
+    (tree / "link").symlink_to(tree / "a")  # -L: followed
+    (tree / "a" / "loop").symlink_to(tree)  # an ancestor: not entered again
+    monkeypatch.chdir(tree if root.startswith(".") else tmp_path)
+    root = str(tree) if root == "ABS" else root
+    found = subprocess.run(["find", "-L", root, "-print"], capture_output=True, text=True)
+    assert list(walk_like_find(root)) == found.stdout.splitlines()
+
+
+def test_find_in_tree_follows_crashs_name_order(tmp_path, monkeypatch) -> None:
+    """crash's find_module_objfile(): NAME.o, NAME.ko, NAME.ko.debug, then the same with '-'
+    for '_', then with "[_-]"; each the first hit of a walk of the whole tree."""
+    from pycrash.commands.mod import find_in_tree
+
+    (tmp_path / "deep" / "er").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "deep" / "er" / "pycrash-test.ko").write_bytes(b"")
+    assert find_in_tree(".", "pycrash_test") == "./deep/er/pycrash-test.ko"
+    (tmp_path / "deep" / "pycrash_test.ko.debug").write_bytes(b"")
+    assert find_in_tree(".", "pycrash_test") == "./deep/pycrash_test.ko.debug"
+    (tmp_path / "deep" / "er" / "pycrash_test.ko").write_bytes(b"")
+    assert find_in_tree(".", "pycrash_test") == "./deep/er/pycrash_test.ko"
+    assert find_in_tree("deep/", "pycrash_test") == "deep/er/pycrash_test.ko"
+    assert find_in_tree(".", "a_b_c") is None
+    (tmp_path / "a-b_c.ko").write_bytes(b"")  # only the "[_-]" spelling finds a mixed name
+    assert find_in_tree(".", "a_b_c") == "./a-b_c.ko"
+
+
+def test_mod_S_directory_names_the_object_as_found(run, tmp_path, monkeypatch) -> None:
+    """crash 8.0.6 in the recordings' directory: `mod -S .` shows ./pycrash_test.ko (sysrq
+    zlib31's recorded module session); by hand there, `mod -S ../zlib31/` showed
+    ../zlib31/pycrash_test.ko and `mod -S .//` .//pycrash_test.ko."""
+    expected = testing.crash_output(SCENARIO, "zlib31", "mod -S .", module_loaded=True)
+    (tmp_path / "stage").mkdir()
+    shutil.copy(testing.module_path(), tmp_path / "stage" / "pycrash_test.ko")
+    monkeypatch.chdir(tmp_path / "stage")
+    try:
+        assert run("mod -S .") == expected
+        assert run("mod -S ../stage/").endswith("  ../stage/pycrash_test.ko \n")
+        assert run("mod -S .//").endswith("  .//pycrash_test.ko \n")
+        assert run("sym pycrash_test_value").split()[1] == "(D)"  # the object's letters
+    finally:
+        run("mod -D")
+
+
+def test_mod_o_ends_option_parsing(sample_session) -> None:
+    """crash's getopt loop returns at -o (it only switches later loads to add-symbol-file):
+    nothing is printed and what follows is not looked at; before it, another action option
+    is a usage error. (crash 8.0.6: `mod -o -t` printed nothing, `mod -t -o` its usage.)"""
+    from pycrash.api import registry
+    from pycrash.runner import Runner
+
+    session = sample_session(SCENARIO, "zlib31")
+    session.reset_user_state()
+    for line, status, printed in (("mod -o -s pycrash_test pycrash_test.ko", 0, ""),
+                                  ("mod -o -t", 0, ""), ("mod -o -d no_such_module", 0, ""),
+                                  ("mod -t -o", 1, "usage"), ("mod -t -D", 1, "usage")):
+        out = io.StringIO()
+        assert Runner(session, registry, stdout=out, stderr=out).execute(line) == status, line
+        assert (printed in out.getvalue()) if printed else out.getvalue() == "", line
+    out = io.StringIO()  # -o -s loaded nothing
+    Runner(session, registry, stdout=out).execute("mod")
+    assert out.getvalue().splitlines()[1].endswith("(not loaded)  [CONFIG_KALLSYMS]")

@@ -97,3 +97,36 @@ def test_user_address_of_the_current_context(run, sample_session) -> None:
         session.reset_context()
     assert text.split(":  ")[1].split()[:4] == ["7f", "45", "4c", "46"]
     assert text.rstrip("\n").endswith(".ELF")
+
+
+def _dumpfile_words(dumpname: str, offset: int, count: int) -> list[str]:
+    """The 64-bit words of the (last) dump file at ``offset``, read from disk here."""
+    path = testing.dump_paths("sysrq", dumpname)[-1]
+    with open(path, "rb") as f:
+        f.seek(offset)
+        data = f.read(8 * count)
+    return [f"{int.from_bytes(data[i:i + 8], 'little'):016x}" for i in range(0, len(data), 8)]
+
+
+@pytest.mark.parametrize("dumpname", ["zlib31", "elf31", "flat31", "split31"])
+def test_dumpfile_offset(run, dumpname: str) -> None:
+    """rd -f shows the dump file's own bytes (a flattened file raw, a split set's last file)."""
+    text = run("rd -f 0x10 4", dumpname=dumpname)
+    assert _words(text) == _dumpfile_words(dumpname, 0x10, 4)
+    assert [line.split(":")[0].strip() for line in text.splitlines()] == ["10", "20"]
+
+
+def test_dumpfile_offset_past_the_end(run) -> None:
+    """crash reports each unit past the end of the file and goes on (memory.c readmem)."""
+    path = testing.dump_paths("sysrq", "zlib31")[0]
+    end = path.stat().st_size
+    text = run(f"rd -f {end - 8:x} 3")
+    (word,) = _dumpfile_words("zlib31", end - 8, 1)
+    data = bytes.fromhex(word)[::-1]
+    ascii_ = "".join(chr(b) if 0x20 <= b < 0x7F else "." for b in data)
+    assert text == (
+        f"{end - 8:16x}:  {word} "
+        f'rd: read error: dumpfile address: {end:x}  type: "64-bit FILEADDR"\n'
+        f'rd: read error: dumpfile address: {end + 8:x}  type: "64-bit FILEADDR"\n'
+        f"{' ' * 19}{ascii_}\n"
+    )

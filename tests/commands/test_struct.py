@@ -135,3 +135,34 @@ def test_raw_member_is_one_unit_of_its_size(run, manifest) -> None:
     text = pid.to_bytes(4, "little").decode("latin-1")
     shown = "".join(c if 0x20 <= ord(c) < 0x7F else "." for c in text)
     assert line == f"{task + offset:16x}:  {pid:08x}" + " " * 30 + shown + "\n"
+
+
+def test_dumpfile_offset(run) -> None:
+    """struct -f prints the dump file's bytes at an offset: the kdump header there."""
+    import struct as binary
+
+    path = testing.dump_paths("sysrq", "zlib31")[0]
+    with open(path, "rb") as f:
+        f.seek(0x10)
+        next_, prev = binary.unpack("<QQ", f.read(16))
+    expected = f"struct list_head {{\n  next = {next_:#x},\n  prev = {prev:#x}\n}}\n"
+    assert run("struct -f list_head 0x10") == expected
+    # crash reads the offset with stoll: decimal when it can be
+    assert run("struct -f list_head 16") == expected
+
+
+def test_dumpfile_offset_past_the_end() -> None:
+    from io import StringIO
+
+    from conftest import open_sample
+
+    from pycrash.api import registry
+    from pycrash.runner import Runner
+
+    end = testing.dump_paths("sysrq", "zlib31")[0].stat().st_size
+    err = StringIO()
+    status = Runner(open_sample("sysrq", "zlib31"), registry, stdout=StringIO(),
+                    stderr=err).execute(f"struct -f list_head {end - 8:#x}")
+    assert status == 1
+    assert err.getvalue() == (f"pycrash: struct: read error: dumpfile address: {end - 8:x}  "
+                              'type: "gdb_readmem_callback"\n')

@@ -149,3 +149,134 @@ def test_section_option(run) -> None:
     if int(_manifest()["kaslr_offset"], 16):
         assert run("sym -s schedule").endswith(" (T) schedule []\n")
     assert run("sym -s pycrash_test_value").endswith(" [in pycrash_test module]\n")
+
+
+# crash 8.0.6's `sym -l` on sysrq/zlib31, run by hand (`crash -s vmlinux vmcore.zlib31.kdump`
+# in the recording's staging directory, no `mod -s` before it): the first lines (zero-based
+# per-CPU symbols), the start of the kernel text, and the end with the module part. The whole
+# listing (39,730 lines) is too large for the recordings. The module symbols come from the
+# module's kallsyms: crash 8.0.6's Elf64_Sym_to_common() turns st_info 0x02/0x12 (local/global
+# function) into t/T and every other st_info into '?'; it never reads mod_kallsyms.typetab.
+# At equal addresses they keep kallsyms order (pycrash_test_exit before cleanup_module).
+CRASH_SYM_L_HEAD = """\
+0 (D) __per_cpu_start
+0 (D) fixed_percpu_data
+1000 (D) cpu_debug_store
+2000 (D) irq_stack_backing_store
+6000 (D) cpu_tss_rw
+"""
+CRASH_SYM_L_TEXT_START = """\
+1fc00 (d) call_single_queue
+1fc40 (d) cfd_data
+1fc58 (D) __per_cpu_end
+ffffffff9f600000 (T) _stext
+ffffffff9f600000 (T) _text
+ffffffff9f600000 (T) startup_64
+ffffffff9f600060 (T) secondary_startup_64
+"""
+CRASH_SYM_L_TAIL = """\
+ffffffffa0410000 (b) __brk_early_pgt_alloc
+ffffffffa0420000 (B) __brk_limit
+ffffffffa0420000 (B) _end
+ffffffffc023a000 MODULE START: pycrash_test
+ffffffffc023a000 (t) pycrash_oops_set
+ffffffffc023a040 (T) pycrash_sleeper_wait
+ffffffffc023a0e0 (t) pycrash_sleeper_fn
+ffffffffc023a100 (T) pycrash_dstate_wait
+ffffffffc023a120 (t) pycrash_dstate_fn
+ffffffffc023a140 (T) pycrash_do_oops
+ffffffffc023a170 (T) pycrash_oops_wait
+ffffffffc023a220 (t) pycrash_oops_fn
+ffffffffc023a244 (t) pycrash_free_items
+ffffffffc023a2bf (t) pycrash_test_exit
+ffffffffc023a2bf (T) cleanup_module
+ffffffffc023b024 (?) _note_10
+ffffffffc023b03c (?) _note_9
+ffffffffc023b1a8 (?) __param_oops
+ffffffffc023b1e0 (?) __param_str_oops
+ffffffffc023b200 (?) pycrash_oops_ops
+ffffffffc023b220 (?) pycrash_tree_order
+ffffffffc023b240 (?) pycrash_names
+ffffffffc023c000 (?) pycrash_dstate_done
+ffffffffc023c020 (?) pycrash_wq
+ffffffffc023c040 (?) pycrash_items
+ffffffffc023c060 (?) pycrash_test_string
+ffffffffc023c0a0 (?) pycrash_test_value
+ffffffffc023c0a8 (?) __UNIQUE_ID___addressable_cleanup_module178
+ffffffffc023c0c0 (?) __this_module
+ffffffffc023c3c0 (?) pycrash_oops_task
+ffffffffc023c3c8 (?) pycrash_dstate_task
+ffffffffc023c3d0 (?) pycrash_sleeper_task
+ffffffffc023c3d8 (?) pycrash_null_item
+ffffffffc023c3e0 (?) pycrash_oops_wakeups
+ffffffffc023c3e8 (?) pycrash_dstate_wakeups
+ffffffffc023c3f0 (?) pycrash_sleeper_wakeups
+ffffffffc023c3f8 (?) pycrash_tree
+ffffffffc023c400 (?) pycrash_items_by_id
+ffffffffc023c428 (?) pycrash_oops_requested
+ffffffffc023e000 MODULE END: pycrash_test
+"""
+START_KERNEL_MAP = 0xFFFFFFFF80000000
+
+
+def _crash_symbol_name(name: str) -> str:
+    """crash's strip_symbol_end(): cut at the first ".isra.", else ".part.", else ".llvm."."""
+    for clutter in (".isra.", ".part.", ".llvm."):
+        if clutter in name:
+            return name[: name.index(clutter)]
+    return name
+
+
+@pytest.fixture(scope="module")
+def sym_l(sample_session) -> list[str]:
+    """pycrash's `sym -l` on the primary sysrq dump, as in a fresh session (no `mod -s`)."""
+    from pycrash.api import registry
+    from pycrash.runner import Runner
+
+    session = sample_session(SCENARIO, "zlib31")
+    session.reset_user_state()
+    out = io.StringIO()
+    assert Runner(session, registry, stdout=out).execute("sym -l") == 0
+    return out.getvalue().splitlines()
+
+
+def test_sym_l_holds_system_map_in_order(sym_l: list[str]) -> None:
+    """Every System.map symbol, moved by the dump's KASLR offset, is a `sym -l` line in
+    crash's format, and they come in System.map's (nm -n) order. crash adds what nm's map
+    leaves out (section symbols, .LC labels) and drops the absolute symbols below _text."""
+    kaslr = int(_manifest()["kaslr_offset"], 16)
+    assert testing.dump_info(SCENARIO, "zlib31")["primary"]
+    position = 0
+    checked = 0
+    for value, letter, name in _system_map():
+        if value < START_KERNEL_MAP and letter in "aA":
+            continue  # crash keeps nothing below _text but the zero-based per-CPU symbols
+        address = value + kaslr if value >= START_KERNEL_MAP else value
+        line = f"{address:x} ({letter}) {_crash_symbol_name(name)}"
+        try:
+            position = sym_l.index(line, position) + 1
+        except ValueError:
+            where = "at all" if line not in sym_l else "after the line before it"
+            pytest.fail(f"System.map's {name!r}: {line!r} not in sym -l {where}")
+        checked += 1
+    assert checked > 30000
+
+
+def test_sym_l_matches_crash_excerpts(sym_l: list[str]) -> None:
+    """The head, the start of the kernel text and the module part, as crash printed them."""
+    text = "\n".join(sym_l) + "\n"
+    assert text.startswith(CRASH_SYM_L_HEAD)
+    assert CRASH_SYM_L_TEXT_START in text
+    assert text.endswith(CRASH_SYM_L_TAIL)
+
+
+def test_sym_m_without_object_is_kallsyms(run, sample_session) -> None:
+    """Without `mod -s`, `sym -M` is crash's module part of `sym -l` (kallsyms letters)."""
+    sample_session(SCENARIO, "zlib31").reset_user_state()
+    module_part = CRASH_SYM_L_TAIL[CRASH_SYM_L_TAIL.index("ffffffffc023a000 MODULE START"):]
+    assert run("sym -M", SCENARIO, "zlib31") == module_part
+    assert run("sym -q pycrash_test_", SCENARIO, "zlib31") == (
+        "ffffffffc023a2bf (t) pycrash_test_exit [pycrash_test]\n"
+        "ffffffffc023c060 (?) pycrash_test_string [pycrash_test]\n"
+        "ffffffffc023c0a0 (?) pycrash_test_value [pycrash_test]\n"
+    )

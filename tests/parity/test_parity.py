@@ -98,7 +98,30 @@ def run_pycrash(session, lines: list[str]) -> list[str]:
         out = io.StringIO()
         Runner(session, registry, stdout=out, stderr=out).execute(line)
         outputs.append(out.getvalue())
+    # The session is shared with other tests: leave no `mod -s` object loaded behind.
+    session.reset_user_state()
     return outputs
+
+
+def module_state_lines(scenario: str, dumpname: str, entry: dict) -> list[str]:
+    """The ``mod`` lines that ran before ``entry`` in the same crash process.
+
+    A "session" recording shares one crash process with every other session line of its dump,
+    in index order, ``mod -s pycrash_test pycrash_test.ko`` among them: what came after it was
+    recorded with the module's object file loaded (``sym -M`` shows the object's own symbol
+    letters and section symbols, not kallsyms'). ``mod`` is the only command that changes
+    which module symbols crash has, so replaying the earlier ``mod`` lines (output discarded)
+    recreates that state.
+    """
+    if entry.get("mode") != "session":
+        return []
+    lines = []
+    for earlier in testing.crash_index(scenario, dumpname)["commands"]:
+        if earlier is entry or earlier["command"] == entry["command"]:
+            break
+        if earlier.get("mode") == "session" and earlier["command"].split()[0] == "mod":
+            lines.append(earlier["command"])
+    return lines
 
 
 _mod_sessions: dict[tuple[str, str], dict[str, str]] = {}
@@ -192,7 +215,8 @@ def test_parity(
     else:
         expected = testing.crash_output(scenario, dumpname, command)
         expected = expected.removeprefix(startup_preamble(scenario, dumpname, entry))
-        actual = run_pycrash(session, [command])[0]
+        actual = run_pycrash(session, module_state_lines(scenario, dumpname, entry)
+                             + [command])[-1]
     want, got = normalize(expected), normalize(actual)
     if want != got:
         diff = "".join(
