@@ -16,8 +16,6 @@ read through :mod:`pycrash.core` alone.
 from __future__ import annotations
 
 import dataclasses
-import gzip
-import hashlib
 import lzma
 import os
 import struct
@@ -63,6 +61,8 @@ def _read_head(path: Path, size: int = 64) -> bytes:
             with lzma.open(path, "rb") as f:
                 return f.read(size)
         if head.startswith(GZIP_MAGIC):
+            import gzip
+
             with gzip.open(path, "rb") as f:
                 return f.read(size)
     except (OSError, lzma.LZMAError, EOFError):
@@ -105,6 +105,9 @@ def prepare_vmlinux(path: str | os.PathLike[str]) -> Path:
         magic = f.read(6)
     if not (magic.startswith(XZ_MAGIC) or magic.startswith(GZIP_MAGIC)):
         return path
+    import gzip  # only a compressed vmlinux needs these
+    import hashlib
+
     stat = path.stat()
     key = hashlib.sha256(f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "pycrash"

@@ -16,7 +16,6 @@ that fails to import is reported in one line on stderr and the rest of pycrash w
 from __future__ import annotations
 
 import functools
-import hashlib
 import importlib
 import importlib.util
 import inspect
@@ -39,6 +38,7 @@ __all__ = [
     "load_entry_points",
     "load_file",
     "plugin_dirs",
+    "third_party_loaded",
 ]
 
 ENTRY_POINT_GROUP = "pycrash.commands"
@@ -48,6 +48,15 @@ Report = Callable[[str], None]
 
 class PluginError(Exception):
     """A plugin could not be loaded (one line)."""
+
+
+# Whether code other than pycrash's own commands was imported (a plugin file, an entry point).
+_third_party_loaded = False
+
+
+def third_party_loaded() -> bool:
+    """True once this process has imported (or tried to import) a plugin file or entry point."""
+    return _third_party_loaded
 
 
 def _stderr(message: str) -> None:
@@ -141,10 +150,14 @@ def load_file(
 
     Raises :class:`PluginError` (one line) when the file cannot be imported.
     """
+    global _third_party_loaded
     registry = registry if registry is not None else api.registry
     path = Path(path).expanduser().resolve()
     if not path.is_file():
         raise PluginError(f"{path}: No such file")
+    _third_party_loaded = True
+    import hashlib
+
     digest = hashlib.sha1(str(path).encode()).hexdigest()[:8]
     modname = f"pycrash_plugin_{path.stem}_{digest}"
     spec = importlib.util.spec_from_file_location(modname, path)
@@ -260,6 +273,8 @@ def load_entry_points(registry: api.CommandRegistry | None = None, report: Repor
         return failed
     import importlib.metadata
 
+    global _third_party_loaded
+    _third_party_loaded = True
     entry_points = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
     for ep in sorted(entry_points, key=lambda e: e.name):
         origin = f"entry point {ep.name} ({ep.value})"

@@ -17,11 +17,9 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import json
 import os
 import shlex
 import shutil
-import subprocess
 import sys
 import traceback
 import types
@@ -259,6 +257,8 @@ class Runner:
             return False
 
     def _run_shell(self, text: str) -> int:
+        import subprocess  # only shell escapes, pipelines and the pager start processes
+
         command = text or os.environ.get("SHELL", "/bin/sh")
         self._flush_stdout()
         fd = self._stdout_fd()
@@ -332,6 +332,8 @@ class Runner:
                 self.session.prog  # noqa: B018 - load DWARF now; raises if there is none
             data = command.run(ctx, args)
             if json_mode:
+                import json
+
                 if isinstance(data, (types.GeneratorType, Iterator)):
                     data = list(data)
                 json.dump(command.to_json(ctx, data), out, indent=2, default=str)
@@ -404,6 +406,8 @@ class Runner:
         return colour_for_terminal(text, cls, stream, self.session)
 
     def _pipe(self, text: str, pipeline: str) -> None:
+        import subprocess
+
         self._flush_stdout()
         fd = self._stdout_fd()
         data = text.encode("utf-8", "replace")
@@ -428,6 +432,8 @@ class Runner:
         return text.count("\n") >= rows - 1 and bool(self.session.settings.get("pager"))
 
     def _page(self, text: str) -> None:
+        import subprocess
+
         self._flush_stdout()
         pager = str(self.session.settings.get("pager"))
         command = [pager, *PAGER[1:]] if pager.endswith("less") else [pager]

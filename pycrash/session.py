@@ -173,12 +173,14 @@ class Session:
     def _load_program(self) -> drgn.Program:
         import drgn
 
+        from pycrash.kernel.background_import import start_wanted_imports
         from pycrash.program import ReadCounter, create_program, load_kernel_debuginfo
 
         if self.vmlinux_path is None:
             raise NoDebugInfoError(f"no vmlinux debuginfo: {self.debuginfo_note or 'none given'}")
         if self.settings.get("minimal"):
             raise NoDebugInfoError("not available in --minimal mode (vmlinux DWARF not loaded)")
+        start_wanted_imports()  # heavy imports a command asked for run while drgn works
         self.read_counter = ReadCounter()
         prog = create_program(self.dump, self.read_counter)
         dirs = _module_search_dirs(self.vmlinux_origin, self.vmcoreinfo.osrelease)

@@ -32,6 +32,9 @@ struct qualified { const volatile struct node *cv; void *untyped; };
 struct holder holder_v; union choice choice_v; struct arrays arrays_v; enum color color_v;
 struct opaque *opaque_p; struct with_anon_union anon_v; struct matrix matrix_v;
 struct qualified qualified_v; tiny_t tiny_v; word_t word_v;
+typedef struct holder holder;
+enum later;
+holder holder_t_v; enum later *later_p;
 """
 
 
@@ -133,3 +136,31 @@ def test_errors_are_one_line(tmp_path: Path) -> None:
     with pytest.raises(DwarfError) as err:
         named_types(str(cut))
     assert "\n" not in str(err.value) and "past the end of the section" in str(err.value)
+
+
+@pytest.mark.parametrize("dwarf", [4, 5])
+def test_type_names_are_what_a_command_can_name(tmp_path: Path, dwarf: int) -> None:
+    names = TypeTable(str(_compile(tmp_path, dwarf))).type_names()
+    assert names["node"] == ("struct",)
+    assert names["holder"] == ("struct", "typedef")  # struct holder, and the typedef
+    assert names["choice"] == ("union",)
+    assert names["color"] == ("enum",)
+    assert names["word_t"] == names["tiny_t"] == ("typedef",)
+    # base types; a struct and an enum declared without their bodies (no definition)
+    for absent in ("int", "long int", "opaque", "later"):
+        assert absent not in names
+
+
+def test_walk_in_steps_is_the_whole_walk(tmp_path: Path) -> None:
+    """One step per unit (a relocatable object of one source file has one compile unit)."""
+    path = str(_compile(tmp_path, 5))
+    steps = TypeTable.in_steps(path)
+    count = 0
+    with pytest.raises(StopIteration) as done:
+        while True:
+            next(steps)
+            count += 1
+    assert count == 1
+    table = done.value.value
+    assert isinstance(table, TypeTable)
+    assert table.types == TypeTable(path).types

@@ -12,7 +12,9 @@ a fixed size, so most DIEs cost one table lookup.
 Abbreviations are shared between the units whose tables repeat them byte for byte.  On the
 sample 6.1 vmlinux (41 MB of .debug_info in 1,000 units) the walk takes about 2 s of CPU, the
 member names of every struct and union (:meth:`TypeTable.member_type_names`) 1 s more
-(``bench/type_index.py``).
+(``bench/type_index.py``).  The same walk lists the type names the shell completes
+(:meth:`TypeTable.type_names`); :meth:`TypeTable.in_steps` does it one unit at a time so that a
+background thread can give way to a running command.
 
 DWARF 2 to 5 compile and type units are read, 32- and 64-bit, from a vmlinux or a relocatable
 ``.ko`` (its ``.rela.debug_info`` applied), with compressed sections decompressed by
@@ -27,6 +29,6 @@ from __future__ import annotations
 
 from pycrash.dwarf.encoding import KINDS
 from pycrash.dwarf.reader import DwarfError
-from pycrash.dwarf.typetable import NamedType, TypeTable, named_types
+from pycrash.dwarf.typetable import NAME_KINDS, NamedType, TypeTable, named_types
 
-__all__ = ["KINDS", "DwarfError", "NamedType", "TypeTable", "named_types"]
+__all__ = ["KINDS", "NAME_KINDS", "DwarfError", "NamedType", "TypeTable", "named_types"]

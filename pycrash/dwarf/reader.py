@@ -300,19 +300,28 @@ class Reader:
     def walk(self) -> None:
         """Collect into :attr:`units_found` each named type DIE at the top level of each
         unit, and the element types of its array types."""
+        for _ in self.walk_in_steps():
+            pass
+
+    def walk_in_steps(self) -> Iterator[None]:
+        """:meth:`walk`, one unit per step: yields after each unit, so that a caller can
+        stop between units and go on later (from another thread, too)."""
         data = self.info
         for unit, pos in self.units():
-            if pos >= unit.end:
-                continue
-            code, pos = uleb(data, pos)
-            unit_die = unit.abbrevs.get(code) if code else None
-            if unit_die is None or isinstance(unit_die, int):
-                continue
-            pos, found = self.attributes(pos, unit_die, unit, _UNIT_ATTRS)
-            if DW_AT_str_offsets_base in found:
-                unit.str_offsets_base = int(found[DW_AT_str_offsets_base][1])  # type: ignore
-            if unit_die.children:
-                self._top_level(pos, unit)
+            if pos < unit.end:
+                self._unit(data, unit, pos)
+            yield
+
+    def _unit(self, data: bytes, unit: Unit, pos: int) -> None:
+        code, pos = uleb(data, pos)
+        unit_die = unit.abbrevs.get(code) if code else None
+        if unit_die is None or isinstance(unit_die, int):
+            return
+        pos, found = self.attributes(pos, unit_die, unit, _UNIT_ATTRS)
+        if DW_AT_str_offsets_base in found:
+            unit.str_offsets_base = int(found[DW_AT_str_offsets_base][1])  # type: ignore
+        if unit_die.children:
+            self._top_level(pos, unit)
 
     def _top_level(self, pos: int, unit: Unit) -> None:
         data = self.info

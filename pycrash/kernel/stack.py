@@ -25,8 +25,12 @@ from typing import TYPE_CHECKING
 
 import drgn
 
+from pycrash.kernel.background_import import import_during_debuginfo_load
 from pycrash.kernel.orc import ORC_REG_BP, ORC_REG_PREV_SP, ORC_REG_SP, ORC_REG_UNDEFINED, OrcTables
 from pycrash.kernel.tasks import TaskInfo, task_table
+
+# The frame-size fallback disassembles with capstone: import it while the DWARF loads.
+import_during_debuginfo_load("capstone")
 
 if TYPE_CHECKING:
     from pycrash.session import Session

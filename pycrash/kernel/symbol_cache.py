@@ -16,7 +16,8 @@ Invalidation: the file name is a hash of
 A vmlinux without a build-id is never cached.  A file that does not parse is ignored and
 written again.  Writers write a temporary file in the same directory and rename it into place,
 so concurrent readers see a whole file or none, and concurrent writers write the same bytes.
-Any failure to read or write the cache only costs the rebuild.
+Any failure to read or write the cache only costs the rebuild.  Files of older pycrash
+versions stay (about 1 MB each); the directory may be deleted at any time.
 """
 
 from __future__ import annotations

@@ -202,6 +202,8 @@ def _symtab_columns(vmlinux: str | os.PathLike[str]
             return sections, [], [], b"", [], ""
         strings = read_section(f, sections[symtab.link])
         table = read_section(f, symtab)
+    if len(table) % 24:
+        raise struct.error("the symbol table's size is not a multiple of Elf64_Sym's")
     count = len(table) // 24
     entries = memoryview(table)[24:count * 24]
     st_name = entries.cast("I")[0::6].tolist()
@@ -214,12 +216,13 @@ def _symtab_columns(vmlinux: str | os.PathLike[str]
 
 def _names(st_name: list[int], text: str) -> list[str]:
     """The NUL-terminated names at the ``st_name`` offsets of the string table ``text``."""
-    pieces = text.split("\0")
+    pieces = text.split("\0")[:-1]  # the text after the last NUL ends no name
     by_start = dict(zip(accumulate((len(p) + 1 for p in pieces), initial=0), pieces,
                         strict=False))
     names = list(map(by_start.get, st_name))
-    if None in names:  # an offset into the middle of a string (a shared suffix)
-        names = [text[o:text.index("\0", o)] if n is None else n
+    if None in names:  # an offset into the middle of a string (a shared suffix), or past
+        # the last NUL: up to the next NUL, or (as bytes.find's -1 slices) all but the last
+        names = [text[o:text.find("\0", o)] if n is None else n
                  for n, o in zip(names, st_name, strict=True)]
     return names  # type: ignore[return-value]
 

@@ -34,30 +34,84 @@ from __future__ import annotations
 import os
 import threading
 import weakref
+from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any
 
 from drgn import sizeof
 
-from pycrash.dwarf import NamedType, TypeTable
+from pycrash.dwarf import DwarfError, NamedType, TypeTable
 
 if TYPE_CHECKING:
     import drgn
 
     from pycrash.session import Session
 
-__all__ = ["TypeIndex", "type_index", "matching_types"]
+__all__ = ["TypeIndex", "file_types", "type_index", "matching_types"]
 
-_files: dict[str, TypeTable] = {}
+
+class _FileWalk:
+    """One file's :class:`~pycrash.dwarf.TypeTable`, built in steps by whichever thread asks
+    first and finished by whichever asks next (the shell's background thread stops between
+    units while a command runs, and the command may finish the walk itself)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._steps: Generator[None, None, TypeTable] | None = None
+        self._table: TypeTable | None = None
+        self._error: DwarfError | OSError | None = None
+
+    def table(self, stop: Callable[[], bool] | None = None) -> TypeTable | None:
+        """The table; None if ``stop()`` became true at a unit boundary before the walk was
+        done (the next call goes on from there)."""
+        with self._lock:
+            while self._table is None and self._error is None:
+                if self._steps is None:
+                    self._steps = TypeTable.in_steps(self.path)
+                try:
+                    while stop is None or not stop():
+                        next(self._steps)
+                    return None
+                except StopIteration as done:
+                    self._table = done.value  # None only if an interrupted walk ended it
+                    self._steps = None
+                except (DwarfError, OSError) as exc:
+                    self._error = exc
+                    self._steps = None
+                except BaseException:  # Ctrl-C inside a step ends the generator: start over
+                    self._steps = None
+                    raise
+            if self._error is not None:
+                raise self._error
+            return self._table
+
+
+_files: dict[str, _FileWalk] = {}
 _files_lock = threading.Lock()
 
 
-def _file_types(path: str) -> TypeTable:
-    """The :class:`~pycrash.dwarf.TypeTable` of ``path``, read once per process."""
+def file_types(path: str, stop: Callable[[], bool] | None = None) -> TypeTable | None:
+    """The :class:`~pycrash.dwarf.TypeTable` of ``path``, walked once per process and shared
+    by ``whatis`` and the shell's completion; None if ``stop()`` became true first (see
+    :meth:`_FileWalk.table`).
+
+    Raises:
+        DwarfError: no ``.debug_info``, or DWARF that cannot be parsed.
+        OSError: the file cannot be read.
+    """
+    key = os.path.realpath(path)
     with _files_lock:
-        table = _files.get(path)
-        if table is None:
-            table = _files[path] = TypeTable(path)
-        return table
+        walk = _files.get(key)
+        if walk is None:
+            walk = _files[key] = _FileWalk(path)
+    return walk.table(stop)
+
+
+def _file_types(path: str) -> TypeTable:
+    """:func:`file_types`, walked to the end by this thread if need be."""
+    table = file_types(path)
+    assert table is not None  # no stop: the walk ran to its end
+    return table
 
 
 class TypeIndex:

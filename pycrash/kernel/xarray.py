@@ -34,9 +34,12 @@ def _is_sibling(entry: int) -> bool:
     return entry & 3 == 2 and entry < 256
 
 
-def _node_slots(prog: drgn.Program, node: int, offset: int, count: int) -> Iterator[int]:
+def _node_slots(prog: drgn.Program, node: int, shift: int, offset: int,
+                count: int) -> Iterator[int]:
     """The slot words of the xa_node at ``node``: one read, or word by word when that read
-    faults (so that the slots before an unreadable one are still visited)."""
+    faults (so that the slots before an unreadable one are still visited).  Its ``shift``
+    byte is read first, as drgn's walk does (an unreadable one faults there too)."""
+    prog.read_u8(node + shift)
     try:
         raw = prog.read(node + offset, 8 * count)
     except drgn.FaultError:
@@ -56,15 +59,14 @@ def _xarray_entries(xa: drgn.Object) -> Iterator[int]:
         return
     node_type = prog.type("struct xa_node")
     slots = node_type.member("slots")
-    offset = slots.offset
-    count = slots.type.length or 0
-    stack = [_node_slots(prog, head - 2, offset, count)]
+    layout = (node_type.member("shift").offset, slots.offset, slots.type.length or 0)
+    stack = [_node_slots(prog, head - 2, *layout)]
     while stack:
         entry = next(stack[-1], None)
         if entry is None:
             stack.pop()
         elif _is_node(entry):
-            stack.append(_node_slots(prog, entry - 2, offset, count))
+            stack.append(_node_slots(prog, entry - 2, *layout))
         elif entry and not _is_sibling(entry) and entry != XA_ZERO_ENTRY:
             yield entry
 

@@ -5,9 +5,11 @@
 tested without prompt_toolkit.  :class:`PycrashCompleter` is the prompt_toolkit adapter; the
 REPL wraps it in a ThreadedCompleter, so slow first builds never block typing.
 
-Nothing here loads DWARF: symbol and type lists come from drgn only once ``session.prog``
+Nothing here loads drgn's DWARF: symbol lists come from drgn only once ``session.prog``
 exists (a command needed it, or the CLI loads it in the background); before that, symbols
 come from the vmlinux ELF symbol table or VMCOREINFO, and types and members are not offered.
+Type names come from pycrash's own walk of the debug files' top-level DIEs (typenames.py),
+which starts in the background with the prompt.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from pycrash.shell import members
 from pycrash.shell.context import Expected, Kind, expected_at
 from pycrash.shell.gate import DRGN_GATE
 from pycrash.shell.names import Lazy, SortedNames, loaded_program, symbol_names, task_names
-from pycrash.shell.typenames import TypeNameIndex, string_table_lazy
+from pycrash.shell.typenames import FULL_LIST_WAIT, TypeNameIndex, file_type_names_lazy
 
 __all__ = ["Candidate", "Candidates", "PycrashCompleter"]
 
@@ -94,8 +96,7 @@ class Candidates:
         if prog is None:
             return None
         if self._types is None:
-            files = _debug_files(prog, self.session)
-            self._types = TypeNameIndex(prog, files, _build_id(self.session))
+            self._types = TypeNameIndex(prog, _debug_files(prog, self.session))
             self._types.start()
         return self._types
 
@@ -110,8 +111,9 @@ class Candidates:
         """Start building what is cheap to build now (called when the prompt first shows)."""
         self._symbols_early.start()
         vmlinux = getattr(self.session, "vmlinux_path", None)
-        if vmlinux is not None:
-            string_table_lazy(vmlinux).start()  # a file read, no DWARF load
+        settings = getattr(self.session, "settings", None) or {}
+        if vmlinux is not None and not settings.get("minimal"):
+            file_type_names_lazy(str(vmlinux)).start()  # pycrash's own walk, not drgn's load
         if self._program(wait=0) is not None:
             self.types()
 
@@ -164,7 +166,8 @@ class Candidates:
         index = self.types()
         if index is None:
             return []
-        pairs = index.matching(word, kinds, wait=self.wait)
+        # Tab waits for its answer (readline style): the list is waited for briefly.
+        pairs = index.matching(word, kinds, wait=min(self.wait, FULL_LIST_WAIT))
         return [Candidate(n, meta=k) for n, k in pairs[:MAX_CANDIDATES]]
 
     def _member_path(self, word: str) -> list[Candidate]:
@@ -237,16 +240,6 @@ def _debug_files(prog: Any, session: Any) -> list[str]:
     if vmlinux is not None and str(vmlinux) not in files:
         files.insert(0, str(vmlinux))
     return files
-
-
-def _build_id(session: Any) -> str | None:
-    try:
-        build_id = session.vmcoreinfo.build_id
-    except Exception:  # noqa: BLE001
-        return None
-    if isinstance(build_id, bytes):
-        build_id = build_id.hex()
-    return str(build_id) if build_id else None
 
 
 class PycrashCompleter(Completer):

@@ -3,8 +3,10 @@
 A drgn Program is not meant to be used from two threads at once, and drgn calls back into
 Python (the core's reads) in the middle of its own calls.  The shell's completion work (type
 and task indexes) therefore runs drgn calls only while holding :data:`DRGN_GATE`, and the REPL
-holds it for the whole of each command.  The REPL announces that it wants the gate, so
-background work stops at its next chunk instead of starving the command.
+holds it for the whole of each command.  The type-name walk over the DWARF (no drgn, but
+seconds of pure Python that would take the GIL from a command) runs in slices under it too.
+The REPL announces that it wants the gate, so background work stops at its next chunk instead
+of starving the command.
 """
 
 from __future__ import annotations

@@ -1,67 +1,85 @@
 """Struct, union, enum and typedef names of the kernel's DWARF, for completion.
 
-drgn 0.3.0 looks types up by name but cannot list them, and walking every DIE of a vmlinux
-with pyelftools takes minutes.  Instead:
+drgn 0.3.0 looks types up by name but cannot list them.  The names come from the walk
+:mod:`pycrash.dwarf` does over the top-level DIEs of each debug file
+(:meth:`~pycrash.dwarf.TypeTable.type_names`): every struct, union and enum definition and
+every typedef of the vmlinux and of the module files drgn loaded.  The walk is the one behind
+``whatis -r/-m``: one :class:`~pycrash.dwarf.TypeTable` per file and per process
+(:func:`pycrash.kernel.typeindex.file_types`), whichever of the two needs it first.
 
-1. *Candidates* come from the DWARF string tables: every identifier that ends a string of
-   ``.debug_str`` (the linker merges a string into the tail of a longer one, so
-   ``list_head`` may only exist inside ``hlist_head``), plus the names of at most four
-   characters that gcc writes inline in ``.debug_info`` (``page``, ``file``, ``cred``).
-   Reading them is a regular-expression pass over two sections.
-2. Each candidate is *checked* with drgn lookups (``struct X``, ``union X``, ``X``,
-   ``enum X``): drgn's name index answers in microseconds and knows exactly what is a type.
+* **Background.**  Each file's names are built once per process, in a thread started when the
+  prompt first shows (the vmlinux at once, the modules once drgn has loaded them).  The walk
+  runs in slices of at most :data:`SLICE` seconds holding :data:`~pycrash.shell.gate.DRGN_GATE`
+  and stops at the next unit boundary when a command wants the gate; a command that needs the
+  table itself (``whatis -r``) finishes the walk from where it stopped.
+* **Tab.**  With prompt_toolkit's readline-style completion, Tab waits for its answer, so
+  it waits at most :data:`FULL_LIST_WAIT` for the list (a prefix and a bare Tab alike).  If
+  the list is still not ready (the first session on a vmlinux, a Tab in the first seconds),
+  the typed word alone is looked up with drgn: offered if it is a type, nothing otherwise.
+* **Cache.**  Each file's names are kept in ``$XDG_CACHE_HOME/pycrash/typenames-KEY.json``
+  (default ``~/.cache``).  KEY is the file's GNU build-id: the linker's hash of its whole
+  contents, so the same build-id means the same DWARF wherever the file lies; a file without
+  one is keyed by the hash of its real path, size and modification time.  An entry is used
+  only if its ``version`` is :data:`CACHE_VERSION`, raised whenever the rule of what is
+  listed changes; nothing else invalidates it (a different build is a different key).
 
-A completion with a prefix checks only the candidates with that prefix (found with one
-regex over the string table), so ``struct task_<TAB>`` is answered at once.  The full list
-(needed only for a bare Tab) is checked once in a background thread, in batches that pause
-while a command runs, and cached on disk by build-id.
+Measured 2026-11-23 on the sample vmlinux and pycrash_test.ko (6.1 tinyconfig, 41 MB of
+.debug_info, 3,424 names), two shared cores at load average 1.5-2, with
+``bench/type_index.py --completion`` (the "before" column: the same steps run on the previous
+mechanism, which listed ``.debug_str`` identifiers and short inline names, 800,000
+candidates, and checked each with drgn lookups):
 
-Measured on the sample vmlinux (6.1 tinyconfig, 41 MB .debug_info, 1.3 MB .debug_str), idle
-machine / two cores at load 7: string tables 1.5 s / 4 s, once, started with the prompt; a
-two-letter prefix 0.05-0.1 s; a one-letter prefix 0.5-2 s (tens of thousands of candidates);
-the full list (800,000 candidates, 3,400 types) 9 s / 36 s once per vmlinux, then read from
-the cache.  Peak RSS of the whole process, drgn and its DWARF index included: 240 MB.
+==========================  ============================  ============================
+                            before                        after
+==========================  ============================  ============================
+first full list, no cache   11.7 s wall, 11.2 s CPU       2.2 s wall, 2.0 s CPU
+full list from the cache    0.01 s                        0.01 s
+peak RSS of the process     205 MB                        170-185 MB
+==========================  ============================  ============================
+
+(RSS with the session open and drgn's index built: 102 MB; the walk holds ``.debug_info``,
+39 MB, while it runs.)  The names are the same 3,424 with the same kinds: both lists equal
+crash's ``whatis -r 0`` without its 15 base types and ``x86_intercept_stage`` (an enum only
+declared, see :meth:`~pycrash.dwarf.TypeTable.type_names`).  The cache still pays: without
+it the first Tab of every session waits for 2 s of CPU (more on a busy machine) or finds only
+the typed word.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-import mmap
 import os
-import re
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from elftools.elf.elffile import ELFFile
-
+from pycrash.dwarf import NAME_KINDS
+from pycrash.elfsections import gnu_build_id, section_headers
+from pycrash.kernel.typeindex import file_types
 from pycrash.shell.gate import DRGN_GATE
 from pycrash.shell.names import Lazy, SortedNames
 
-__all__ = ["TypeNameIndex", "type_kinds"]
-
-_IDENT_TAIL = re.compile(rb"[A-Za-z0-9_]*\Z")
-# A name of at most four characters written inline (DW_FORM_string) in .debug_info: gcc
-# moves longer names to .debug_str (see find_string_form in gcc's dwarf2out.c).
-_SHORT_INLINE = re.compile(rb"([A-Za-z_][A-Za-z0-9_]{0,3})\0")
-_IDENT = re.compile(r"[A-Za-z_]\w*\Z")
+__all__ = ["TypeNameIndex", "file_type_names", "file_type_names_lazy", "type_kinds"]
 
 # Kinds in the order crash's "struct"/"union" commands try them.
-KINDS = ("struct", "union", "typedef", "enum")
+KINDS = NAME_KINDS
 _LOOKUP_PREFIX = {"struct": "struct ", "union": "union ", "typedef": "", "enum": "enum "}
-BATCH = 2000
-# A bare Tab waits this long for the full list, then shows the types checked so far.
+# A Tab waits this long for the list of names, then looks up the typed word alone.
 FULL_LIST_WAIT = 2.0
-CACHE_VERSION = 1
+# The background walk holds the gate at most this long at a time.
+SLICE = 0.05
+CACHE_VERSION = 2
+# Waiting on a file's names from the thread that merges them: they come or fail.
+_FOREVER = 86400.0
 
 
 def type_kinds(prog: Any, name: str) -> tuple[str, ...]:
-    """Which of struct/union/typedef/enum ``name`` is in ``prog`` (maybe several, maybe none).
-
-    The bare name counts as "typedef" only when it is one (base types like ``int`` do not).
-    """
+    """Which of struct/union/typedef/enum ``name`` is in ``prog`` (maybe several, maybe none),
+    by drgn lookups.  The bare name counts as "typedef" only when it is one (base types like
+    ``int`` do not)."""
     import drgn
 
     kinds = []
@@ -76,74 +94,21 @@ def type_kinds(prog: Any, name: str) -> tuple[str, ...]:
     return tuple(kinds)
 
 
-def _section_bytes(elf: ELFFile, mapped: mmap.mmap, name: str) -> bytes:
-    section = elf.get_section_by_name(name)
-    if section is None or section["sh_type"] == "SHT_NOBITS":
-        return b""
-    if section.compressed:
-        return section.data()
-    start = section["sh_offset"]
-    return mapped[start : start + section["sh_size"]]
+# -- one file ------------------------------------------------------------------------------
 
 
-def string_table(path: str | os.PathLike[str]) -> bytes:
-    """The candidate names of one ELF file as one NUL-separated blob (see module docstring).
-
-    Every identifier suffix of the blob's strings is a candidate; the blob keeps them in
-    their merged form so that a prefix search is one regex pass.
-    """
-    with open(path, "rb") as f:
-        elf = ELFFile(f)
-        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
-            strings = _section_bytes(elf, mapped, ".debug_str")
-            info = elf.get_section_by_name(".debug_info")
-            short: set[bytes] = set()
-            if info is not None and not info.compressed:
-                start = info["sh_offset"]
-                end = start + info["sh_size"]
-                short = {m.group(1) for m in _SHORT_INLINE.finditer(mapped, start, end)}
-            elif info is not None:
-                short = set(_SHORT_INLINE.findall(info.data()))
-    return b"\0" + strings + b"\0" + b"\0".join(sorted(short)) + b"\0"
-
-
-_STRING_TABLES: dict[str, Lazy[bytes]] = {}
-_STRING_TABLES_LOCK = threading.Lock()
-
-
-def string_table_lazy(path: str | os.PathLike[str]) -> Lazy[bytes]:
-    """:func:`string_table` of ``path``, read once per process in a background thread.
-
-    It needs only the file, not drgn, so the shell starts it before the DWARF is loaded.
-    """
-    key = str(path)
-    with _STRING_TABLES_LOCK:
-        lazy = _STRING_TABLES.get(key)
-        if lazy is None:
-            lazy = _STRING_TABLES[key] = Lazy(lambda: string_table(key), "pycrash-type-strings")
-    return lazy
-
-
-def all_candidates(blob: bytes) -> set[str]:
-    """Every identifier suffix of every string in ``blob`` that starts with a letter or _."""
-    result: set[str] = set()
-    for string in blob.split(b"\0"):
-        tail = _IDENT_TAIL.search(string)
-        if tail is None:
-            continue
-        text = tail.group(0).decode("ascii")
-        for i, ch in enumerate(text):
-            if ch == "_" or ch.isalpha():
-                result.add(text[i:])
-    return result
-
-
-def candidates_with_prefix(blob: bytes, prefix: str) -> set[str]:
-    """The identifier suffixes of ``blob``'s strings that start with ``prefix``."""
-    if not prefix:
-        return all_candidates(blob)
-    pattern = re.compile(b"(?=(" + re.escape(prefix.encode()) + rb"[A-Za-z0-9_]*)\0)")
-    return {m.group(1).decode("ascii") for m in pattern.finditer(blob)}
+def _cache_key(path: str) -> str:
+    """The file's GNU build-id, else a hash of its real path, size and mtime."""
+    try:
+        with open(path, "rb") as f:
+            build_id = gnu_build_id(f, section_headers(f))
+    except (OSError, ValueError):
+        build_id = None
+    if build_id:
+        return build_id
+    real = os.path.realpath(path)
+    stat = os.stat(real)
+    return hashlib.sha1(f"{real}\0{stat.st_size}\0{stat.st_mtime_ns}".encode()).hexdigest()
 
 
 def _cache_path(key: str) -> Path:
@@ -151,111 +116,119 @@ def _cache_path(key: str) -> Path:
     return base / f"typenames-{key}.json"
 
 
+def _load_cache(key: str) -> dict[str, tuple[str, ...]] | None:
+    try:
+        data = json.loads(_cache_path(key).read_text())
+        if data.get("version") != CACHE_VERSION:
+            return None
+        return {name: tuple(kinds) for name, kinds in data["types"].items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def _save_cache(key: str, path: str, names: dict[str, tuple[str, ...]]) -> None:
+    target = _cache_path(key)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"version": CACHE_VERSION, "file": path, "types": names}))
+        os.replace(tmp, target)
+    except OSError:
+        pass  # no cache: the next session walks again
+
+
+def _walk_in_slices(path: str) -> dict[str, tuple[str, ...]]:
+    """The names of ``path`` from the shared walk, advanced a slice at a time and only while
+    no command runs or waits to."""
+    while True:
+        with DRGN_GATE.background():
+            table = file_types(path, stop=_slice_over(time.monotonic() + SLICE))
+        if table is not None:
+            return table.type_names()
+        time.sleep(0.001)  # let a command or other completion work take the gate
+
+
+def _slice_over(deadline: float) -> Callable[[], bool]:
+    """True once a command wants the gate or the slice has lasted until ``deadline``."""
+    return lambda: DRGN_GATE.command_waiting or time.monotonic() > deadline
+
+
+def file_type_names(path: str) -> dict[str, tuple[str, ...]]:
+    """``{name: kinds}`` of the types of the ELF file at ``path`` (see the module docstring),
+    from the cache or by the walk (then cached).
+
+    Raises:
+        DwarfError: no ``.debug_info``, or DWARF that cannot be parsed.
+        OSError: the file cannot be read.
+    """
+    key = _cache_key(path)
+    names = _load_cache(key)
+    if names is None:
+        names = _walk_in_slices(path)
+        _save_cache(key, path, names)
+    return names
+
+
+_FILES: dict[str, Lazy[dict[str, tuple[str, ...]]]] = {}
+_FILES_LOCK = threading.Lock()
+
+
+def file_type_names_lazy(path: str) -> Lazy[dict[str, tuple[str, ...]]]:
+    """:func:`file_type_names` of ``path``, built once per process in a background thread
+    (its value is None if the file has no readable DWARF)."""
+    key = os.path.realpath(path)
+    with _FILES_LOCK:
+        lazy = _FILES.get(key)
+        if lazy is None:
+            lazy = _FILES[key] = Lazy(lambda: file_type_names(path), "pycrash-type-names")
+    return lazy
+
+
+# -- a Program's files ---------------------------------------------------------------------
+
+
 class TypeNameIndex:
     """The type names of a Program's debug files, by prefix, with their kinds.
 
-    ``debug_files`` are the ELF files whose DWARF the Program loaded (vmlinux, modules);
-    ``cache_key`` (the vmlinux build-id) names the on-disk cache of the full list, or None.
+    ``debug_files`` are the ELF files whose DWARF the Program loaded (vmlinux first, then
+    modules); ``prog`` answers for the typed word while the list is being built.
     """
 
-    def __init__(
-        self, prog: Any, debug_files: Iterable[str | os.PathLike[str]], cache_key: str | None
-    ) -> None:
+    def __init__(self, prog: Any, debug_files: Iterable[str | os.PathLike[str]]) -> None:
         self._prog = prog
         self._files = [str(p) for p in debug_files]
-        self._cache_key = cache_key
-        self._checked: dict[str, tuple[str, ...]] = {}
-        self._blob = Lazy(self._read_blob, "pycrash-type-strings")
-        self._full = Lazy(self._build_full, "pycrash-type-index")
+        self._full: Lazy[SortedNames] = Lazy(self._merge, "pycrash-type-index")
 
-    # -- building ------------------------------------------------------------------------
-
-    def _read_blob(self) -> bytes:
-        parts = [string_table_lazy(path).get(wait=600) for path in self._files]
-        return b"".join(part for part in parts if part)
-
-    def _check(self, names: Iterable[str]) -> None:
-        """Check ``names`` with drgn, in batches that give way to a running command."""
-        pending = [n for n in names if n not in self._checked and _IDENT.match(n)]
-        for start in range(0, len(pending), BATCH):
-            with DRGN_GATE.background():
-                for name in pending[start : start + BATCH]:
-                    self._checked[name] = type_kinds(self._prog, name)
-            time.sleep(0.001)  # let other completion work take the gate between batches
-
-    def _build_full(self) -> SortedNames:
-        cached = self._load_cache()
-        if cached is not None:
-            return cached
-        blob = self._blob.get(wait=600)
-        if blob is None:
-            raise RuntimeError("no DWARF strings")
-        # Only the types are kept: 800,000 negative answers would cost ~100 MB.
-        kinds = {n: k for n, k in list(self._checked.items()) if k}
-        pending = [n for n in all_candidates(blob) if n not in self._checked and _IDENT.match(n)]
-        for start in range(0, len(pending), BATCH):
-            with DRGN_GATE.background():
-                for name in pending[start : start + BATCH]:
-                    found = type_kinds(self._prog, name)
-                    if found:
-                        kinds[name] = found
-            time.sleep(0.001)  # let other completion work take the gate between batches
-        self._save_cache(kinds)
-        return SortedNames(kinds, {n: "/".join(k) for n, k in kinds.items()})
-
-    def _load_cache(self) -> SortedNames | None:
-        if not self._cache_key:
-            return None
-        try:
-            data = json.loads(_cache_path(self._cache_key).read_text())
-        except (OSError, ValueError):
-            return None
-        if data.get("version") != CACHE_VERSION or data.get("files") != self._files:
-            return None
-        kinds = {n: tuple(k) for n, k in data.get("types", {}).items()}
-        return SortedNames(kinds, {n: "/".join(k) for n, k in kinds.items()})
-
-    def _save_cache(self, kinds: dict[str, tuple[str, ...]]) -> None:
-        if not self._cache_key:
-            return
-        path = _cache_path(self._cache_key)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".{os.getpid()}.tmp")
-            payload = {"version": CACHE_VERSION, "files": self._files, "types": kinds}
-            tmp.write_text(json.dumps(payload))
-            os.replace(tmp, path)
-        except OSError:
-            pass
-
-    # -- queries -------------------------------------------------------------------------
+    def _merge(self) -> SortedNames:
+        found: dict[str, set[str]] = {}
+        for path in self._files:
+            names = file_type_names_lazy(path).get(wait=_FOREVER)
+            for name, kinds in (names or {}).items():
+                found.setdefault(name, set()).update(kinds)
+        meta = {name: "/".join(k for k in KINDS if k in kinds) for name, kinds in found.items()}
+        return SortedNames(meta, meta)
 
     def start(self) -> None:
-        """Begin reading the string tables in the background (no drgn work yet)."""
-        self._blob.start()
+        """Begin building the list in the background."""
+        self._full.start()
+
+    def full_list(self, wait: float) -> SortedNames | None:
+        """Every name, once built; None if that takes longer than ``wait`` seconds."""
+        return self._full.get(wait=wait)
 
     def matching(
-        self, prefix: str, kinds: Iterable[str] = KINDS, wait: float = 5.0
+        self, prefix: str, kinds: Iterable[str] = KINDS, wait: float = FULL_LIST_WAIT
     ) -> list[tuple[str, str]]:
         """``[(name, kinds)]`` of the types starting with ``prefix`` whose kind is in
-        ``kinds``, sorted; waits up to ``wait`` seconds for the string tables."""
+        ``kinds``, sorted; waits up to ``wait`` seconds for the list, then answers for
+        ``prefix`` itself only (by drgn lookups)."""
         wanted = set(kinds)
-        # Only a bare Tab needs (and starts building) the full list; a prefix is answered
-        # exactly on its own, from the full list if that is ready.
-        if prefix:
-            full = self._full.get(wait=0) if self._full.started else None
-        else:
-            full = self._full.get(wait=min(wait, FULL_LIST_WAIT))
+        full = self._full.get(wait=wait)
         if full is not None:
-            names = full.starting_with(prefix)
-            pairs = [(n, tuple(full.meta(n).split("/"))) for n in names]
-        elif not prefix:  # the full list is still being built: what is known so far
-            pairs = sorted((n, k) for n, k in list(self._checked.items()) if k)
+            pairs = [(n, full.meta(n)) for n in full.starting_with(prefix)]
+        elif prefix and self._prog is not None:
+            with DRGN_GATE.background():
+                pairs = [(prefix, "/".join(type_kinds(self._prog, prefix)))]
         else:
-            blob = self._blob.get(wait=wait)
-            if blob is None:
-                return []
-            candidates = candidates_with_prefix(blob, prefix)
-            self._check(sorted(candidates))
-            pairs = [(n, self._checked.get(n, ())) for n in sorted(candidates)]
-        return [(n, "/".join(k)) for n, k in pairs if wanted.intersection(k)]
+            pairs = []
+        return [(n, k) for n, k in pairs if wanted.intersection(k.split("/"))]

@@ -1,10 +1,11 @@
-"""What a ``pycrash -c`` run imports and which drgn plugins its Program loads.
+"""What a ``pycrash -c`` run imports, which drgn plugins its Program loads, how it ends.
 
 Start-up cost is mostly imports: ``-c`` must not import the interactive shell's libraries,
 drgn's helper package (whose ``__init__`` imports every helper module) or drgn's own command
 plugins, and ``importlib.metadata`` only when some distribution declares a plugin.  Keeping
 drgn's command plugins out must not keep out a third-party drgn plugin, nor leak into the
-environment of shell commands.
+environment of shell commands.  A ``-c`` run skips the interpreter's teardown, except when a
+plugin was loaded: what a plugin left unflushed must still reach its file.
 """
 
 from __future__ import annotations
@@ -73,3 +74,27 @@ def test_shell_commands_see_the_users_drgn_environment(tmp_path: Path) -> None:
     mine = pycrash("-s", "-c", script, *sample_files(), home=tmp_path,
                    DRGN_DISABLE_PLUGINS="foo*")
     assert mine.stdout.splitlines()[-1] == "[foo*]"
+
+
+def test_plugin_files_are_flushed_at_exit(tmp_path: Path) -> None:
+    """A plugin's buffered, unclosed file is written out by the normal interpreter exit."""
+    plugin_dir = tmp_path / "plugins"
+    plugin_dir.mkdir()
+    log = tmp_path / "plugin.log"
+    (plugin_dir / "sloppy.py").write_text(
+        f"LOG = open({str(log)!r}, 'w')\n"
+        "LOG.write('loaded\\n')\n"
+    )
+    result = pycrash("-s", "-c", "sys", *sample_files(), home=tmp_path,
+                     PYCRASH_PLUGIN_PATH=str(plugin_dir))
+    assert result.status == 0, result.stderr
+    assert log.read_text() == "loaded\n"
+
+
+def test_exit_status_and_output_of_a_c_run(tmp_path: Path) -> None:
+    """The quick end of a -c run keeps the status and every line (stdout and stderr)."""
+    result = pycrash("-s", "-c", "sys; nosuchcommand; ascii 0x41", *sample_files(),
+                     home=tmp_path)
+    assert result.status == 1
+    assert result.stdout.splitlines()[-1] == "0000000000000041: A" + "<NUL>" * 7
+    assert result.stderr_lines[-1] == "pycrash: command not found: nosuchcommand"

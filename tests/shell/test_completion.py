@@ -8,6 +8,8 @@ and crash's recorded output when the sample set has it.
 from __future__ import annotations
 
 import re
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -71,8 +73,15 @@ def session(sample_session):
 
 
 @pytest.fixture(scope="module")
-def candidates(session) -> Candidates:
-    return Candidates(session, _registry(), wait=300)
+def candidates(session, tmp_path_factory) -> Iterator[Candidates]:
+    with pytest.MonkeyPatch.context() as patch:
+        # The type-name cache of these tests is their own.
+        patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+        found = Candidates(session, _registry(), wait=300)
+        # A Tab waits only briefly for the type list: build it before the tests ask.
+        index = found.types()
+        assert index is not None and index.full_list(wait=300) is not None
+        yield found
 
 
 def texts(candidates: Candidates, line: str) -> list[str]:
@@ -91,7 +100,8 @@ def test_struct_names_by_prefix(candidates: Candidates) -> None:
 
 
 def test_names_stored_only_as_string_tails_are_found(candidates: Candidates, session) -> None:
-    # The linker merges "list_head" into the tail of "hlist_head" in .debug_str.
+    # The linker merges "list_head" into the tail of "hlist_head" in .debug_str: the name is
+    # read at its DW_AT_name offset, inside the longer string.
     assert "list_head" in texts(candidates, "struct list_")
     assert "hlist_head" in texts(candidates, "struct hlist_")
 
@@ -118,6 +128,59 @@ def test_type_completion_offers_typedefs_and_enums(candidates: Candidates) -> No
 def test_keyword_before_the_word_selects_the_kind(candidates: Candidates) -> None:
     assert "pid_type" in texts(candidates, "whatis enum pid_")
     assert "pid_t" not in texts(candidates, "whatis enum pid_")
+
+
+def _crash_type_names(cmdline: str) -> set[str]:
+    """The TYPE column of crash's recorded ``whatis -r``/``-m`` table, base types left out
+    (gdb's names of C base types: "int", "long unsigned int", "_Bool", "char" ...)."""
+    lines = testing.crash_output("sysrq", "zlib31", cmdline).splitlines()[1:]
+    names = {line.split(None, 1)[1].strip() for line in lines}
+    return {n for n in names if " " not in n and n not in _C_BASE_TYPES}
+
+
+_C_BASE_TYPES = {"_Bool", "char", "int", "double", "float", "__int128"}
+
+
+def test_bare_tab_lists_the_types_crash_lists(candidates: Candidates, session) -> None:
+    """A bare Tab offers every struct, union, enum and typedef crash's ``whatis -r`` lists,
+    and every struct or union of that size range is in crash's table."""
+    offered = {c.text: c.meta for c in candidates.for_text("whatis ")[1]}
+    for cmdline in ("whatis -r 3000-9000", "whatis -m rb_root_cached",
+                    "whatis -r 16 -m list_head"):
+        missing = _crash_type_names(cmdline) - set(offered)
+        assert not missing, f"{cmdline}: not offered: {sorted(missing)}"
+    # Sizes by drgn, not by the walk that made the list.
+    from drgn import sizeof
+
+    prog = session.prog
+    in_range = {name for name, meta in offered.items() if meta in ("struct", "union")
+                and 3000 <= sizeof(prog.type(f"{meta} {name}")) <= 9000}
+    assert in_range == _crash_type_names("whatis -r 3000-9000") - {
+        name for name, meta in offered.items() if meta not in ("struct", "union")}
+
+
+def test_enum_declared_without_enumerators_is_not_offered(candidates: Candidates) -> None:
+    # arch/x86/include/asm/kvm_host.h declares "enum x86_intercept_stage;" and no unit of
+    # this kernel defines it: crash and drgn alike cannot resolve the name.
+    assert texts(candidates, "whatis x86_intercept_s") == []
+
+
+def test_list_not_ready_offers_the_typed_word_if_it_is_a_type(session, monkeypatch) -> None:
+    """While the list is being built, a Tab answers for the word it has (drgn lookups)."""
+    from pycrash.shell import typenames
+    from pycrash.shell.names import Lazy
+
+    release = threading.Event()
+    monkeypatch.setattr(typenames, "file_type_names_lazy",
+                        lambda path: Lazy(lambda: release.wait(300) and {}))
+    index = typenames.TypeNameIndex(session.prog, [str(session.vmlinux_path)])
+    try:
+        assert index.matching("task_struct", wait=0.1) == [("task_struct", "struct")]
+        assert index.matching("pid_t", ("struct",), wait=0.1) == []
+        assert index.matching("task_", wait=0.1) == []
+        assert index.matching("", wait=0.1) == []
+    finally:
+        release.set()
 
 
 def test_every_offered_type_exists(candidates: Candidates, session) -> None:

@@ -131,6 +131,55 @@ def test_tab_after_str_offers_struct(repl: pexpect.spawn) -> None:
     _abandon_line(repl)
 
 
+def _tab_until(child: pexpect.spawn, pattern: str, tries: int = 30) -> int:
+    """Press Tab until ``pattern`` shows: the type list is built in the background when the
+    prompt first shows (this REPL has a cache of its own), and a Tab that comes before it is
+    ready offers only the typed word.  Returns how many Tabs it took."""
+    for count in range(1, tries + 1):
+        child.send("\t")
+        if child.expect([pattern, pexpect.TIMEOUT], timeout=3) == 0:
+            return count
+    pytest.fail(f"{pattern!r} was never offered")
+
+
+@pytest.mark.skipif("struct" not in _builtin_names(), reason="no struct command yet")
+def test_struct_name_completion(repl: pexpect.spawn) -> None:
+    repl.send("struct task_")
+    # include/linux/sched.h; the listing is sorted
+    _tab_until(repl, "task_cputime")
+    repl.expect("task_struct")
+    _abandon_line(repl)
+
+
+@pytest.mark.skipif("whatis" not in _builtin_names(), reason="no whatis command yet")
+def test_bare_tab_lists_every_type(repl: pexpect.spawn) -> None:
+    # crash's recorded "whatis -r 3000-9000" alone lists 32 types; the kernel has thousands.
+    recorded = testing.crash_output("sysrq", "zlib31", "whatis -r 3000-9000").splitlines()
+    repl.send("whatis ")
+    _tab_until(repl, r"Display all \d+ possibilities")
+    count = int(re.search(r"Display all (\d+)", repl.after).group(1))  # type: ignore[union-attr]
+    assert count > 20 * (len(recorded) - 1)
+    repl.send("n")
+    repl.expect(PROMPT)  # the line drawn again after the question
+    _abandon_line(repl)
+
+
+@pytest.mark.skipif("whatis" not in _builtin_names(), reason="no whatis command yet")
+def test_whatis_during_the_background_type_walk(tmp_path: Path) -> None:
+    """A fresh REPL (no cache) walks the DWARF for completion when the prompt shows; a
+    ``whatis -r`` typed at once takes that walk over instead of waiting, and prints crash's
+    table; Tab then offers the names."""
+    child = _spawn(tmp_path)
+    try:
+        line = "whatis -r 3000-9000"
+        assert _lines(_run(child, line)) == _lines(testing.crash_output("sysrq", "zlib31", line))
+        child.send("struct task_")
+        _tab_until(child, "task_cputime")
+        _abandon_line(child)
+    finally:
+        child.terminate(force=True)
+
+
 @pytest.mark.parametrize("line", ["task_struct.", "struct task_struct."])
 def test_member_path_completion(repl: pexpect.spawn, line: str) -> None:
     if line.startswith("struct ") and "struct" not in _builtin_names():
