@@ -375,9 +375,9 @@ def _render_stack_search(out: Any, searches: list[Any]) -> None:
 
 def _raw_stack(session: Any, info: TaskInfo) -> str:
     """bt -r: crash's raw_stack_dump(), ``rd -s`` of the whole kernel stack."""
-    from pycrash.kernel.stack import _Machine
+    from pycrash.kernel.stack.machine import Machine
 
-    machine = _Machine.of(session)
+    machine = Machine.of(session)
     stack = machine.read_stack(info.stack, machine.thread_size) if info.stack else None
     if stack is None:
         return f'bt: invalid kernel virtual address: {info.stack:x}  type: "64-bit KVADDR"\n'

@@ -672,6 +672,8 @@ class LineTable:
         self._aranges = self._dwarf.get_aranges()
         self._rows: dict[int, list] = {}
         self._comp_dirs: dict[int, str] = {}
+        self._spans: list[tuple[int, int, int, int]] | None = None
+        self._gdb_symtabs: dict[int, _GdbSymtab] = {}
 
     def _cu_rows(self, cu_offset: int) -> list:
         rows = self._rows.get(cu_offset)
@@ -699,9 +701,7 @@ class LineTable:
 
     def _cu_offset(self, address: int) -> int | None:
         if self._aranges is not None:
-            offset = self._aranges.cu_offset_at_addr(address)
-            if offset is not None:
-                return offset
+            return self._aranges.cu_offset_at_addr(address)
         for cu in self._dwarf.iter_CUs():  # no .debug_aranges: the first CU with the pc
             top = cu.get_top_DIE()
             low = top.attributes.get("DW_AT_low_pc")
@@ -716,7 +716,7 @@ class LineTable:
         """(file name as gdb shows it, line) for a link-time address, or None."""
         cu_offset = self._cu_offset(address)
         if cu_offset is None:
-            return None
+            return self._lookup_outside_every_cu(address)
         rows = self._cu_rows(cu_offset)
         best_address = None
         candidates: list = []
@@ -742,19 +742,176 @@ class LineTable:
         name, line = chosen[1], chosen[2]
         if not line:
             return None
+        return self._with_comp_dir(cu_offset, name), line
+
+    def _with_comp_dir(self, cu_offset: int, name: str) -> str:
+        """crash's gdb_get_line_number(): a relative symtab name gets the CU's directory."""
         if not name.startswith("/"):
             comp_dir = self._comp_dirs.get(cu_offset, "")
             if comp_dir:
                 name = comp_dir + ("" if comp_dir.endswith("/") else "/") + name
-        return name, line
+        return name
+
+    # A pc in no CU's ranges (padding after a function ending in a noreturn call, e.g. the
+    # return address of rest_init's call to cpu_startup_entry) is answered the way gdb 10.2
+    # (crash 8.0.6) answers it.  find_pc_line() -> find_pc_sect_compunit_symtab(): the
+    # psymtab address map holds only the CUs' DW_AT_ranges, so it finds nothing, and gdb
+    # falls back to the compunits it has already expanded, taking the one whose GLOBAL_BLOCK
+    # -- [lowest, highest) address of the whole CU -- contains pc with the smallest span.
+    # find_pc_sect_line() then looks at every symtab (file) of that CU: in each file's line
+    # table the last entry at or before pc, skipped when it is a line-0 end marker; the
+    # highest such entry wins (see _GdbSymtab).  Which CUs a gdb session has expanded
+    # depends on its history, which pycrash cannot know: it takes the narrowest few CUs in
+    # order of span and answers from the first whose line tables give a line (crash's
+    # session, for the case above, had expanded kernel/locking/mutex.c, fourth by span, but
+    # none of the three narrower CUs, none of which has a line for that pc).  Trying more
+    # CUs answers more often where gdb, whose narrowest expanded CU had no line, did not.
+    _SPANNING_CUS_TRIED = 4
+
+    def _lookup_outside_every_cu(self, address: int) -> tuple[str, int] | None:
+        for cu_offset in self._cus_spanning(address)[:self._SPANNING_CUS_TRIED]:
+            found = self._gdb_symtab(cu_offset).find_line(address)
+            if found is not None:
+                self._cu_rows(cu_offset)  # fills the CU's compile directory
+                return self._with_comp_dir(cu_offset, found[0]), found[1]
+        return None
+
+    def _cus_spanning(self, address: int) -> list[int]:
+        """CU offsets whose [lowest, highest) address contains ``address``, narrowest first."""
+        if self._spans is None:
+            spans: dict[int, tuple[int, int]] = {}
+            entries = self._aranges.entries if self._aranges is not None else []
+            for entry in entries:
+                if not entry.begin_addr or not entry.length:  # GC'd or empty: not in a block
+                    continue
+                low, high = spans.get(entry.info_offset, (entry.begin_addr, entry.begin_addr))
+                spans[entry.info_offset] = (min(low, entry.begin_addr),
+                                            max(high, entry.begin_addr + entry.length))
+            self._spans = sorted((high - low, low, high, offset)
+                                 for offset, (low, high) in spans.items())
+        return [offset for _size, low, high, offset in self._spans if low <= address < high]
+
+    def _gdb_symtab(self, cu_offset: int) -> _GdbSymtab:
+        symtab = self._gdb_symtabs.get(cu_offset)
+        if symtab is None:
+            program = self._dwarf.line_program_for_CU(self._dwarf.get_CU_at(cu_offset))
+            symtab = _GdbSymtab(program, relocatable=self.relocatable)
+            self._gdb_symtabs[cu_offset] = symtab
+        return symtab
 
 
-def _decode_line_rows(program: Any) -> list[tuple[int, int, int, bool, bool]]:
+class _GdbSymtab:
+    """One CU's line tables as gdb 10.2 builds them: one table per source file (symtab).
+
+    dwarf2/read.c ``lnp_state_machine`` and buildsym.c ``record_line``, in the parts that
+    decide what gdb answers:
+
+    * each DW_LNS_set_file makes the file current so far the "last subfile"; a row in
+      another file than the last subfile first puts an end marker (line 0) into the last
+      subfile at the row's address, and so does the end of a sequence;
+    * a non-statement row that switches file at an address that already had a statement row
+      is dropped (no marker either); so are rows of line 0;
+    * a row repeating the last subfile's line is dropped once a non-zero discriminator was
+      seen for that line (PR 17276);
+    * an end marker first deletes the file's entries at its own address, and is not added
+      when the file's table is empty or already ends with a marker;
+    * each table is sorted by address, end markers first among equal addresses.
+    """
+
+    def __init__(self, program: Any, relocatable: bool = False) -> None:
+        files, dirs = program["file_entry"], program["include_directory"]
+        version = program["version"]
+        first = 0 if version >= 5 else 1
+        self.names: list[str] = []  # symtab order: the line header's, first of each name
+        names: dict[int, str] = {}
+        for index in range(first, first + len(files)):
+            name = _line_file_name(files, dirs, index, version)
+            names[index] = name
+            if name not in self.names:
+                self.names.append(name)
+        tables: dict[str, list[tuple[int, int, bool]]] = {name: [] for name in self.names}
+
+        def record(name: str, line: int, address: int, is_stmt: bool) -> None:
+            table = tables.setdefault(name, [])
+            if line == 0:
+                last_line = None
+                while table:
+                    last_line = table[-1][1]
+                    if table[-1][0] != address:
+                        break
+                    table.pop()
+                if last_line is None or last_line == 0:
+                    return
+            table.append((address, line, is_stmt))
+
+        last_subfile: str | None = None
+        last_line = 0
+        last_address = 0
+        stmt_at_address = False
+        skip_sequence = False
+        for row in _decode_line_rows(program, gdb_state=True):
+            address, file_index, line, is_stmt, end, switched_from, repeated_discriminator, \
+                start = row
+            if start:  # gdb runs a fresh state machine for every sequence
+                last_subfile, last_line, last_address, stmt_at_address = None, 0, 0, False
+                # check_line_address(): a sequence at address 0 is a GC'd function's
+                skip_sequence = address == 0 and not relocatable
+            if skip_sequence:
+                continue
+            current = names.get(file_index, "")
+            if switched_from >= 0:
+                last_subfile = names.get(switched_from, "")
+            changed = last_subfile != current
+            ignore = not end and (line == 0 or (changed and last_address == address
+                                                and not is_stmt and stmt_at_address))
+            if ((changed and not ignore) or end) and last_subfile is not None:
+                record(last_subfile, 0, address, True)
+            if not end and not ignore:
+                if changed or line != last_line or not repeated_discriminator:
+                    record(current, line, address, is_stmt)
+                last_subfile, last_line = current, line
+            if last_address != address:
+                stmt_at_address, last_address = False, address
+            stmt_at_address |= is_stmt
+        self.tables = {}
+        for name, table in tables.items():
+            table.sort(key=lambda entry: (entry[0], entry[1] != 0))
+            self.tables[name] = ([entry[0] for entry in table], table)
+
+    def find_line(self, pc: int) -> tuple[str, int] | None:
+        """symtab.c find_pc_sect_line(): (symtab name, line) for ``pc`` in this CU."""
+        best: tuple[int, int, bool] | None = None
+        best_name = ""
+        for name in self.names:
+            addresses, table = self.tables.get(name, ([], []))
+            index = bisect.bisect_right(addresses, pc) - 1  # the last entry at or before pc
+            if index < 0 or not table[index][1]:  # none, or an end marker: no line here
+                continue
+            if best is not None and table[index][0] <= best[0]:
+                continue
+            # a non-statement entry: a statement entry at the same address before it wins
+            chosen = index
+            while chosen > 0 and table[chosen - 1][0] == table[chosen][0] and \
+                    table[chosen - 1][1] != 0 and not table[chosen][2]:
+                chosen -= 1
+            best = table[chosen] if table[chosen][2] else table[index]
+            best_name = name
+        if best is None:
+            return None
+        return best_name, best[1]
+
+
+def _decode_line_rows(program: Any, gdb_state: bool = False) -> list[tuple]:
     """Rows (address, file, line, is_stmt, end_sequence) of a DWARF line program.
 
     A direct state machine over the program bytes (DWARF 2-5, section 6.2): several times
     faster than building pyelftools' entry objects, which matters for the kernel's big
     compile units.  pyelftools still parses the header (and relocates a .ko's section).
+
+    ``gdb_state`` adds what gdb's state machine keeps between rows (see _GdbSymtab): the
+    file that was current when the last DW_LNS_set_file since the previous row ran (-1:
+    none), whether the row's line has had a non-zero discriminator, and whether the row
+    opens a sequence.
     """
     header = program.header
     min_inst = header["minimum_instruction_length"]
@@ -793,6 +950,18 @@ def _decode_line_rows(program: Any) -> list[tuple[int, int, int, bool, bool]]:
                 return value, pos
 
     address, file_index, line, is_stmt = 0, 1, 1, default_is_stmt
+    # gdb_state only: lnp_state_machine's m_discriminator, m_line_has_non_zero_discriminator
+    switched_from, discriminator, nonzero_discriminator, start = -1, 0, False, True
+
+    def row(end_sequence: bool) -> None:
+        nonlocal switched_from, discriminator, start
+        if gdb_state:
+            append((address, file_index, line, is_stmt, end_sequence, switched_from,
+                    nonzero_discriminator, start))
+            switched_from, discriminator, start = -1, 0, False
+        else:
+            append((address, file_index, line, is_stmt, end_sequence))
+
     pos, end = 0, len(data)
     while pos < end:
         opcode = data[pos]
@@ -800,27 +969,38 @@ def _decode_line_rows(program: Any) -> list[tuple[int, int, int, bool, bool]]:
         if opcode >= opcode_base:
             adjusted = opcode - opcode_base
             address += (adjusted // line_range) * min_inst
-            line += line_base + adjusted % line_range
-            append((address, file_index, line, is_stmt, False))
+            delta = line_base + adjusted % line_range
+            line += delta
+            if delta:
+                nonzero_discriminator = discriminator != 0
+            row(False)
         elif opcode == 0:  # extended
             length, pos = uleb(pos)
             sub = data[pos]
             if sub == 1:  # DW_LNE_end_sequence
-                append((address, file_index, line, is_stmt, True))
+                row(True)
                 address, file_index, line, is_stmt = 0, 1, 1, default_is_stmt
+                switched_from, discriminator, nonzero_discriminator, start = -1, 0, False, True
             elif sub == 2:  # DW_LNE_set_address
                 address = int.from_bytes(data[pos + 1:pos + 1 + address_size], "little")
+            elif sub == 4:  # DW_LNE_set_discriminator
+                discriminator, _next = uleb(pos + 1)
+                nonzero_discriminator |= discriminator != 0
             pos += length
         elif opcode == 1:  # DW_LNS_copy
-            append((address, file_index, line, is_stmt, False))
+            row(False)
         elif opcode == 2:  # DW_LNS_advance_pc
             advance, pos = uleb(pos)
             address += advance * min_inst
         elif opcode == 3:  # DW_LNS_advance_line
             delta, pos = sleb(pos)
             line += delta
+            if delta:
+                nonzero_discriminator = discriminator != 0
         elif opcode == 4:  # DW_LNS_set_file
+            switched_from = file_index
             file_index, pos = uleb(pos)
+            nonzero_discriminator = discriminator != 0
         elif opcode == 6:  # DW_LNS_negate_stmt
             is_stmt = not is_stmt
         elif opcode == 8:  # DW_LNS_const_add_pc

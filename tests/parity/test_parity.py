@@ -39,15 +39,6 @@ def parity_lines() -> list[tuple[str, str]]:
 # Known differences, each with its reason; strict, so a fix shows up as XPASS → failure and the
 # entry must go. Keys: (scenario, dump, command line).
 KNOWN_DIFFERENCES = {
-    ("live", "qemu-zlib", "bt -l"): (
-        "rest_init's return address lies in the padding before kernel_init, in no CU's ranges; "
-        "gdb then picks a CU by its whole address span and answers from an inlined header's "
-        "line table (spinlock_api_smp.h: 143); pycrash.kernel.symbols.LineTable finds no CU"
-    ),
-    ("la57", "zlib31", "bt -e"): (
-        "the kernel-mode pt_regs that crash_setup_regs() left on the panic stack is not found "
-        "on a 5-level-paging dump: the exception-frame search judges addresses by 4-level ranges"
-    ),
 }
 
 
