@@ -190,3 +190,97 @@ def test_whatis_over_damaged_dwarf_is_one_line_and_the_session_goes_on(tmp_path:
     words = struct.unpack("<QQ", Path(dump[0]).read_bytes()[:16])
     assert f"0:  {words[0]:016x} {words[1]:016x}" in run.stdout
     assert run.returncode == 1
+
+
+# -- caches ----------------------------------------------------------------------------------
+def test_symbol_cache_with_a_flipped_bit_is_rebuilt(tmp_path: Path, monkeypatch) -> None:
+    """A cache file as written but for one bit of the last symbol's value parsed as a table
+    with a wrong address; it is now rebuilt (the table compared: kernel_columns' from the
+    vmlinux) and written again whole."""
+    from pycrash.kernel import symbol_cache
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    good, built = fuzz.symtab_cache_sample()
+    vmlinux = testing.vmlinux_path()
+    path = symbol_cache.cache_path(vmlinux)
+    assert path is not None
+    path.parent.mkdir(parents=True)
+    flipped = bytearray(good)
+    flipped[-symbol_cache._DIGEST_SIZE - 1] ^= 0x10  # high byte of the last value
+    path.write_bytes(bytes(flipped))
+    assert symbol_cache.cached_columns(vmlinux, lambda: built) is built
+    assert path.read_bytes() == good
+
+
+def test_symbol_cache_written_while_read(tmp_path: Path, monkeypatch) -> None:
+    """Readers of a cache file being written by other threads see the whole table or none."""
+    import threading
+
+    from pycrash.kernel import symbol_cache
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    good, built = fuzz.symtab_cache_sample()
+    vmlinux = testing.vmlinux_path()
+    path = symbol_cache.cache_path(vmlinux)
+    stop = threading.Event()
+
+    def writer() -> None:
+        while not stop.is_set():
+            path.unlink(missing_ok=True)
+            symbol_cache.cached_columns(vmlinux, lambda: built)
+
+    threads = [threading.Thread(target=writer) for _ in range(2)]
+    for t in threads:
+        t.start()
+    seen = {"whole": 0, "absent": 0}
+    try:
+        for _ in range(20_000):
+            try:
+                data = path.read_bytes()
+            except FileNotFoundError:
+                seen["absent"] += 1
+                continue
+            assert data == good
+            seen["whole"] += 1
+            if seen["whole"] >= 50:
+                break
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert seen["whole"]
+
+
+def test_type_name_cache_with_a_changed_name_is_walked_again(tmp_path: Path,
+                                                             monkeypatch) -> None:
+    """A changed letter keeps the file JSON: it was read as a name the module does not have."""
+    from pycrash.shell import typenames
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    good, names = fuzz.typenames_cache_sample()
+    module = str(testing.module_path())
+    target = typenames._cache_path(typenames._cache_key(module))
+    target.parent.mkdir(parents=True)
+    assert b'"pycrash_item"' in good
+    target.write_bytes(good.replace(b'"pycrash_item"', b'"pycrash_itex"'))
+    found = typenames.file_type_names(module)
+    assert found == TypeTable(module).type_names() == names
+    assert "pycrash_itex" not in found
+    target.write_text("[" * 100_000)  # json.loads: RecursionError
+    assert typenames.file_type_names(module) == names
+
+
+def test_read_file_offset_past_the_end_reads_nothing(tmp_path: Path) -> None:
+    """A size past the end of the file raised only after reading up to the end (gigabytes on
+    a large dump)."""
+    from pycrash.core import FileOffsetError, open_dump
+
+    (path,) = testing.dump_paths("sysrq", "zlib31")
+    with open_dump(path) as dump:
+        tracemalloc.start()
+        try:
+            with pytest.raises(FileOffsetError):
+                dump.read_file_offset(0, 1 << 40)
+            assert tracemalloc.get_traced_memory()[1] < 1 << 20
+        finally:
+            tracemalloc.stop()

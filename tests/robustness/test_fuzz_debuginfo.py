@@ -109,3 +109,83 @@ def test_mutated_debug_files(target: str, tmp_path) -> None:
         check(target, data, tmp_path)
 
     run()
+
+
+# -- caches pycrash writes itself --------------------------------------------------------
+def _file_mutations(data: bytes):
+    """Patches anywhere in a file, a cut, or bytes added at its end (a longer write)."""
+    region = [(0, len(data))]
+    patched = st.tuples(st.lists(st.sampled_from(region).flatmap(_patch), min_size=1,
+                                 max_size=3).map(dict),
+                        st.one_of(st.none(), st.integers(0, len(data))))
+    return st.one_of(patched.map(lambda pc: fuzz.patched(data, *pc)),
+                     st.binary(min_size=1, max_size=64).map(lambda tail: data + tail))
+
+
+def test_symbol_cache_file_mutations() -> None:
+    """A symbol-table cache file written by symbol_cache reads back as the table built from
+    the vmlinux (kernel_columns), or as nothing: never as another table."""
+    data, _ = fuzz.symtab_cache_sample()
+
+    @settings(FUZZ, max_examples=100)
+    @given(_file_mutations(data))
+    def run(damaged: bytes) -> None:
+        with bounded():
+            failure = fuzz.symtab_cache_target(damaged)
+        if failure is not None:
+            raise failure
+
+    run()
+
+
+def test_type_name_cache_file_mutations(tmp_path) -> None:
+    """A type-name cache file written by typenames reads back as the module's names (from
+    the DWARF walk), or as nothing."""
+    data, _ = fuzz.typenames_cache_sample()
+
+    @settings(FUZZ, max_examples=100)
+    @given(_file_mutations(data))
+    def run(damaged: bytes) -> None:
+        with bounded():
+            failure = fuzz.typenames_cache_target(damaged, str(tmp_path))
+        if failure is not None:
+            raise failure
+
+    run()
+
+
+# -- Dump.read_file_offset -----------------------------------------------------------------
+_OFFSETS = st.one_of(st.sampled_from([0, 1, 4095, 4096, (1 << 63) - 1, 1 << 63, 1 << 64, -1]),
+                     st.integers(-16, 1 << 24), st.integers(0, 1 << 70))
+_SIZES = st.one_of(st.sampled_from([0, 1, 8, 4096, 1 << 31, 1 << 40, (1 << 63) - 1, -1]),
+                   st.integers(-8, 1 << 16))
+
+
+@pytest.mark.parametrize("name", ["zlib31", "elf31", "flat31", "split31"])
+def test_read_file_offset_any_range(name: str) -> None:
+    """Any (offset, size): the file's own bytes, read here with open(), or a one-line
+    FileOffsetError carrying the range, without reading past the end first."""
+    from pycrash import testing
+    from pycrash.core import FileOffsetError, open_dump
+
+    paths = testing.dump_paths("sysrq", name)
+    content = paths[-1].read_bytes()  # read_file_offset reads the last file given
+    dump = open_dump(paths if len(paths) > 1 else paths[0])
+
+    @settings(FUZZ, max_examples=150)
+    @given(_OFFSETS, _SIZES)
+    def run(offset: int, size: int) -> None:
+        with bounded():
+            try:
+                data = dump.read_file_offset(offset, size)
+            except FileOffsetError as err:
+                assert (err.offset, err.size, err.file_size) == (offset, size, len(content))
+                assert "\n" not in str(err)
+                assert offset < 0 or size < 0 or offset + size > len(content)
+                return
+        assert data == content[offset:offset + size] and len(data) == size
+
+    try:
+        run()
+    finally:
+        dump.close()
