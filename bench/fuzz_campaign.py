@@ -99,7 +99,9 @@ def _file_input(mut: damage_fuzz.Mutator, rng: random.Random) -> tuple[bytes, st
         patches[rng.randrange(lo, hi)] = rng.choice((b"\x80", b"\xff")) * rng.choice(
             (2, 16, 4096))
     data = debuginfo_fuzz.patched(mut.base, patches, size)
-    repro = f"patches={ {k: v[:16] for k, v in patches.items()}!r} size={size}"
+    shown = {k: f"{v[:1]!r} * {len(v)}" if len(v) > 16 and len(set(v)) == 1 else repr(v)
+             for k, v in patches.items()}
+    repro = f"patches={shown} size={size}"
     return data, repro
 
 
