@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pycrash.elfsections import SHF_COMPRESSED, read_section, section_headers
+from pycrash.elfsections import SHF_COMPRESSED, ElfFormatError, read_section, section_headers
 
 
 def _sections(path: Path) -> dict[str, bytes]:
@@ -56,6 +56,7 @@ def test_damaged_compressed_section_is_one_line(tmp_path: Path) -> None:
     assert info.flags & SHF_COMPRESSED
     data[info.offset + 24:info.offset + 28] = b"\xff\xff\xff\xff"  # past the Elf64_Chdr
     packed.write_bytes(bytes(data))
-    with open(packed, "rb") as f, pytest.raises(ValueError) as err:
+    with open(packed, "rb") as f, pytest.raises(ElfFormatError) as err:
         read_section(f, info)
-    assert str(err.value).startswith(".debug_info: ") and "\n" not in str(err.value)
+    assert str(err.value).startswith(f"{packed}: .debug_info: ") and "\n" not in str(err.value)
+    assert err.value.offset == info.offset

@@ -440,7 +440,9 @@ class Dump:
             FileOffsetError: the range does not lie entirely inside the file.
         """
         source = self._file_source(self.dumpfile)
-        if offset < 0 or size < 0:
+        # checked before reading: a size past the end would otherwise read (and allocate)
+        # everything up to the end of a dump of many gigabytes first
+        if offset < 0 or size < 0 or offset + size > source.size:
             raise FileOffsetError(source.path, offset, size, source.size)
         with self._lock:
             data = source.pread(offset, size)

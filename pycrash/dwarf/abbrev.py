@@ -33,6 +33,7 @@ from pycrash.dwarf.encoding import (
     DW_TAG_array_type,
     DW_TAG_subrange_type,
     form_size,
+    skip_leb,
     sleb,
     uleb,
 )
@@ -78,7 +79,10 @@ class Abbrev:
         pos = 0
         for attr, form, value in specs:
             size = form_size(form, offset_size, addr_size, version)
-            if size is None:
+            if size is None or (size not in UNPACK and attr in _READ_ATTRIBUTES and not (
+                    attr == DW_AT_byte_size and form == DW_FORM_implicit_const)):
+                # variable size, or an attribute the walk reads in a form no number fits
+                # (garbled: a 16-byte DW_AT_name): the slow path parses it
                 self.program = _skip_program(specs, offset_size, addr_size, version)
                 return
             if attr == DW_AT_name and self.name_at < 0:
@@ -104,6 +108,8 @@ class Abbrev:
                 self.kind is None or self.name_at < 0):
             self.step = pos
 
+
+_READ_ATTRIBUTES = frozenset({DW_AT_name, DW_AT_byte_size, DW_AT_sibling, DW_AT_type})
 
 # Steps of a skip program: n >= 0 skips n bytes; the negative codes below skip a value of a
 # variable form; _SIBLING - n (_ABSOLUTE_SIBLING - n) reads an n-byte DW_AT_sibling.
@@ -147,9 +153,7 @@ def skip_attributes(data: bytes, pos: int, program: tuple[int, ...],
         if step >= 0:
             pos += step
         elif step == _LEB_STEP:
-            while data[pos] & 0x80:
-                pos += 1
-            pos += 1
+            pos = skip_leb(data, pos)
         elif step == _STRING_STEP:
             pos = data.index(b"\0", pos) + 1
         elif step == _BLOCK_STEP:
@@ -270,9 +274,7 @@ def _specs_end(data: bytes, pos: int) -> int:
         if attr == 0 and form == 0:
             return start
         if form == DW_FORM_implicit_const:
-            while data[pos] & 0x80:
-                pos += 1
-            pos += 1
+            pos = skip_leb(data, pos)
 
 
 def _specs(chunk: bytes) -> list[tuple[int, int, int]]:

@@ -111,6 +111,21 @@ U32 = struct.Struct("<I").unpack_from
 U64 = struct.Struct("<Q").unpack_from
 
 
+class LebTooLong(ValueError):
+    """A LEB128 number longer than any DWARF value (garbled data: a run of bytes with the
+    continuation bit set); the walk reports it as a DwarfError with the file's name."""
+
+    def __init__(self, pos: int) -> None:
+        self.pos = pos
+        super().__init__(f"LEB128 number longer than {LEB_MAX_BYTES} bytes at offset {pos:#x}")
+
+
+#: DWARF's widest values are 128 bits (19 LEB128 bytes): a longer number is garbled, and
+#: decoding a run of megabytes of continuation bytes would take quadratic time
+LEB_MAX_BYTES = 20
+_LEB_MAX_SHIFT = 7 * LEB_MAX_BYTES
+
+
 def uleb(data: bytes, pos: int) -> tuple[int, int]:
     """The unsigned LEB128 number at ``pos``, and the position after it."""
     result = shift = 0
@@ -121,6 +136,8 @@ def uleb(data: bytes, pos: int) -> tuple[int, int]:
         if byte < 0x80:
             return result, pos
         shift += 7
+        if shift >= _LEB_MAX_SHIFT:
+            raise LebTooLong(pos - LEB_MAX_BYTES)
 
 
 def sleb(data: bytes, pos: int) -> tuple[int, int]:
@@ -135,6 +152,18 @@ def sleb(data: bytes, pos: int) -> tuple[int, int]:
             if byte & 0x40:
                 result -= 1 << shift
             return result, pos
+        if shift >= _LEB_MAX_SHIFT:
+            raise LebTooLong(pos - LEB_MAX_BYTES)
+
+
+def skip_leb(data: bytes, pos: int) -> int:
+    """The position after the LEB128 number at ``pos`` (its value unread)."""
+    start = pos
+    while data[pos] & 0x80:
+        pos += 1
+    if pos - start >= LEB_MAX_BYTES:
+        raise LebTooLong(start)
+    return pos + 1
 
 
 def u24(data: bytes, pos: int) -> tuple[int]:

@@ -125,6 +125,8 @@ class Reader:
         """The text of a name attribute's raw value."""
         if form == DW_FORM_string:
             return raw  # type: ignore[return-value]
+        if not isinstance(raw, int):
+            return None  # a name in a form that holds no offset (garbled)
         if form == DW_FORM_strp:
             table, offset = self.str, int(raw)  # type: ignore[call-overload]
         elif form == DW_FORM_line_strp:
@@ -136,7 +138,7 @@ class Reader:
             if base is None:
                 base = 8 if unit.offset_size == 4 else 16  # past the DWARF 5 header
             where = base + int(raw) * unit.offset_size  # type: ignore[call-overload]
-            if where + unit.offset_size > len(self.str_offsets):
+            if where < 0 or where + unit.offset_size > len(self.str_offsets):
                 return None
             table = self.str
             offset = (U32 if unit.offset_size == 4 else U64)(self.str_offsets, where)[0]
@@ -234,23 +236,40 @@ class Reader:
                 return pos + abbrev.size
             if abbrev.sib_at >= 0:
                 target = abbrev.sib_unpack(self.info, pos + abbrev.sib_at)[0]  # type: ignore
-                return target if abbrev.sib_absolute else unit.start + target
+                return self.sibling(pos, target if abbrev.sib_absolute else unit.start + target,
+                                    unit)
             return self._skip_children(pos + abbrev.size, unit)
         if abbrev.program is not None:
             end, sibling = skip_attributes(self.info, pos, abbrev.program, unit.start)
             if not abbrev.children:
                 return end
             if sibling is not None:
-                return sibling
+                return self.sibling(pos, sibling, unit)
             return self._skip_children(end, unit)
         end, found = self.attributes(pos, abbrev, unit, _SIBLING_ONLY)
         if not abbrev.children:
             return end
         if DW_AT_sibling in found:
             form, value = found[DW_AT_sibling]
-            absolute = form in (DW_FORM_ref_addr, DW_FORM_GNU_ref_alt)
-            return int(value) if absolute else unit.start + int(value)  # type: ignore
+            return self.sibling(pos, self.reference(form, value, unit, pos), unit)
         return self._skip_children(end, unit)
+
+    def sibling(self, pos: int, target: int, unit: Unit) -> int:
+        """``target``, the DW_AT_sibling of the DIE whose attributes start at ``pos``, checked:
+        a sibling lies after the DIE and inside its unit (one pointing back would make the
+        walk loop forever)."""
+        if not pos < target <= unit.end:
+            raise DwarfError(f"{self.path}: DW_AT_sibling at .debug_info offset {pos:#x} "
+                             f"points to {target:#x}, outside the rest of its unit (ending "
+                             f"at {unit.end:#x})")
+        return target
+
+    def reference(self, form: int, value: object, unit: Unit, pos: int) -> int:
+        """The .debug_info offset a reference attribute's value points to."""
+        if not isinstance(value, int):
+            raise DwarfError(f"{self.path}: a reference of form {form:#x} at .debug_info "
+                             f"offset {pos:#x}")
+        return value if form in (DW_FORM_ref_addr, DW_FORM_GNU_ref_alt) else unit.start + value
 
     def units(self) -> Iterator[tuple[Unit, int]]:
         """Yield each unit with the position of its first DIE."""
@@ -272,6 +291,9 @@ class Reader:
             if end > len(data):
                 raise DwarfError(f"{self.path}: unit at .debug_info offset {start:#x} runs "
                                  "past the end of the section")
+            if length < 2:
+                raise DwarfError(f"{self.path}: unit at .debug_info offset {start:#x} is "
+                                 f"{length} bytes long, shorter than its header")
             version = U16(data, pos)[0]
             pos += 2
             unpack_off = U32 if offset_size == 4 else U64
@@ -291,6 +313,12 @@ class Reader:
             else:
                 pos = end  # an unknown DWARF version: its types are not listed
                 continue
+            if pos > end:
+                raise DwarfError(f"{self.path}: unit at .debug_info offset {start:#x} is "
+                                 f"{length} bytes long, shorter than its header")
+            if addr_size not in (2, 4, 8):
+                raise DwarfError(f"{self.path}: unit at .debug_info offset {start:#x} has "
+                                 f"address size {addr_size}")
             table = self._table(abbrev_off, offset_size, addr_size, version)
             unit = Unit(start, end, offset_size, addr_size, version, table)
             self.unit_list.append(unit)
@@ -318,8 +346,9 @@ class Reader:
         if unit_die is None or isinstance(unit_die, int):
             return
         pos, found = self.attributes(pos, unit_die, unit, _UNIT_ATTRS)
-        if DW_AT_str_offsets_base in found:
-            unit.str_offsets_base = int(found[DW_AT_str_offsets_base][1])  # type: ignore
+        base = found.get(DW_AT_str_offsets_base, (0, None))[1]
+        if isinstance(base, int):
+            unit.str_offsets_base = base
         if unit_die.children:
             self._top_level(pos, unit)
 
@@ -374,7 +403,10 @@ class Reader:
                 pos += abbrev.size
             elif abbrev.sib_at >= 0:
                 target = abbrev.sib_unpack(data, pos + abbrev.sib_at)[0]  # type: ignore
-                pos = target if abbrev.sib_absolute else start + target
+                target = target if abbrev.sib_absolute else start + target
+                if not pos < target <= end:
+                    self.sibling(pos, target, unit)  # raises
+                pos = target
             else:
                 pos = self._skip_children(pos + abbrev.size, unit)
 
@@ -408,8 +440,7 @@ class Reader:
             after, attrs = self.attributes(pos, abbrev, unit, _ARRAY_ATTRS)
             if DW_AT_type in attrs and abbrev.children and self._sized_array(after, unit):
                 form, value = attrs[DW_AT_type]
-                absolute = form in (DW_FORM_ref_addr, DW_FORM_GNU_ref_alt)
-                elements.add(int(value) if absolute else unit.start + int(value))  # type: ignore
+                elements.add(self.reference(form, value, unit, pos))
             return
         if abbrev.kind is None:
             return

@@ -15,13 +15,12 @@ from pycrash.dwarf.abbrev import Abbrev
 from pycrash.dwarf.encoding import (
     DW_AT_name,
     DW_AT_type,
-    DW_FORM_GNU_ref_alt,
-    DW_FORM_ref_addr,
     DW_TAG_array_type,
     DW_TAG_member,
     DW_TAG_pointer_type,
     DW_TAG_structure_type,
     DW_TAG_subrange_type,
+    LebTooLong,
     uleb,
 )
 from pycrash.dwarf.reader import DwarfError, Reader, Unit, read_sections
@@ -135,8 +134,8 @@ class TypeTable:
                         for t in self.types:
                             if t.kind in ("struct", "union"):
                                 members[t.die] = walker.names(t.die)
-                    except (IndexError, struct.error) as exc:
-                        raise DwarfError(f"{self.path}: .debug_info cut short ({exc})") from None
+                    except _GARBLED as exc:
+                        raise _garbled(self.path, exc) from None
                 self._members = members
                 self._reader = None
             return self._members.get(entry.die, frozenset())
@@ -173,14 +172,11 @@ class _MemberNames:
         after, attrs = self.reader.attributes(pos, abbrev, unit, _MEMBER_ATTRS)
         return abbrev, unit, after, attrs
 
-    @staticmethod
-    def _ref(attrs: dict[int, tuple[int, object]], unit: Unit) -> int | None:
+    def _ref(self, attrs: dict[int, tuple[int, object]], unit: Unit) -> int | None:
         if DW_AT_type not in attrs:
             return None
         form, value = attrs[DW_AT_type]
-        if form in (DW_FORM_ref_addr, DW_FORM_GNU_ref_alt):
-            return int(value)  # type: ignore[call-overload]
-        return unit.start + int(value)  # type: ignore[call-overload]
+        return self.reader.reference(form, value, unit, unit.start)
 
     def _unqualified(self, offset: int | None) -> int | None:
         """The DIE under any qualifier DIEs (None: void)."""
@@ -263,9 +259,28 @@ def _walk_steps(reader: Reader) -> Iterator[None]:
             next(steps)
         except StopIteration:
             return
-        except (IndexError, struct.error) as exc:
-            raise DwarfError(f"{reader.path}: .debug_info cut short ({exc})") from None
+        except _GARBLED as exc:
+            raise _garbled(reader.path, exc) from None
         yield
+
+
+# What reading garbled DWARF raises below the checks: reads past the end of a section
+# (IndexError, struct.error), a string without its NUL (ValueError), a LEB128 number that
+# never ends (LebTooLong, a ValueError), struct fields nested past Python's recursion limit.
+_GARBLED = (IndexError, struct.error, ValueError, RecursionError)
+
+
+def _garbled(path: str, exc: BaseException) -> DwarfError:
+    """The DwarfError for an exception of :data:`_GARBLED` (a DwarfError stays itself)."""
+    if isinstance(exc, DwarfError):
+        return exc
+    if isinstance(exc, LebTooLong):
+        return DwarfError(f"{path}: {exc}")
+    if isinstance(exc, RecursionError):
+        return DwarfError(f"{path}: struct types nested too deep in .debug_info")
+    if isinstance(exc, ValueError):
+        return DwarfError(f"{path}: .debug_info cut short (a string without its end)")
+    return DwarfError(f"{path}: .debug_info cut short ({exc})")
 
 
 # DWARF 5 §5.2 type qualifiers, and the type DIEs gdb keeps no name for.

@@ -13,11 +13,13 @@ Invalidation: the file name is a hash of
 * pycrash's version and the bytes of ``pycrash/kernel/symbols.py`` (an edited builder never
   reads a table an older one wrote) and :data:`FORMAT`.
 
-A vmlinux without a build-id is never cached.  A file that does not parse is ignored and
-written again.  Writers write a temporary file in the same directory and rename it into place,
-so concurrent readers see a whole file or none, and concurrent writers write the same bytes.
-Any failure to read or write the cache only costs the rebuild.  Files of older pycrash
-versions stay (about 1 MB each); the directory may be deleted at any time.
+A vmlinux without a build-id is never cached.  A file ends with the SHA-256 of everything
+before it: one that is cut short, garbled (a flipped bit in a value would be a wrong symbol
+address, not a parse error) or left half-written by a crash is ignored and written again.
+Writers write a temporary file in the same directory and rename it into place, so concurrent
+readers see a whole file or none, and concurrent writers write the same bytes.  Any failure to
+read or write the cache only costs the rebuild.  Files of older pycrash versions stay (about
+1 MB each); the directory may be deleted at any time.
 """
 
 from __future__ import annotations
@@ -39,9 +41,10 @@ if TYPE_CHECKING:
 
 __all__ = ["FORMAT", "cache_path", "cached_columns"]
 
-FORMAT = b"pycrash kernel symbols 1\n"
+FORMAT = b"pycrash kernel symbols 2\n"
 # count, image start, image end, length of the names blob
 _HEADER = struct.Struct("<QQQQ")
+_DIGEST_SIZE = 32  # SHA-256 of the file's other bytes, at its end
 
 
 def _cache_dir() -> Path:
@@ -83,15 +86,20 @@ def _encode(columns: KernelColumns) -> bytes:
     blob = "\0".join(columns.names).encode("latin-1")
     count = len(columns.names)
     first, last = columns.image
-    return b"".join((FORMAT, _HEADER.pack(count, first, last, len(blob)), blob,
+    body = b"".join((FORMAT, _HEADER.pack(count, first, last, len(blob)), blob,
                      columns.letters.encode("latin-1"),
                      struct.pack(f"<{count}Q", *columns.values)))
+    return body + hashlib.sha256(body).digest()
 
 
 def _decode(data: bytes) -> KernelColumns | None:
+    """The table a cache file holds; None unless the file is whole and as written."""
     from pycrash.kernel.symbols import KernelColumns
 
-    if not data.startswith(FORMAT):
+    if not data.startswith(FORMAT) or len(data) < len(FORMAT) + _DIGEST_SIZE:
+        return None
+    data, digest = data[:-_DIGEST_SIZE], data[-_DIGEST_SIZE:]
+    if hashlib.sha256(data).digest() != digest:
         return None
     pos = len(FORMAT)
     try:

@@ -21,7 +21,10 @@ every typedef of the vmlinux and of the module files drgn loaded.  The walk is t
   contents, so the same build-id means the same DWARF wherever the file lies; a file without
   one is keyed by the hash of its real path, size and modification time.  An entry is used
   only if its ``version`` is :data:`CACHE_VERSION`, raised whenever the rule of what is
-  listed changes; nothing else invalidates it (a different build is a different key).
+  listed changes; nothing else invalidates it (a different build is a different key).  It
+  holds the SHA-256 of its names: a file cut short, garbled (a changed letter in a name is
+  still JSON) or half-written is walked again, and so is one whose kinds are not
+  :data:`KINDS`.
 
 Measured 2026-11-23 on the sample vmlinux and pycrash_test.ko (6.1 tinyconfig, 41 MB of
 .debug_info, 3,424 names), two shared cores at load average 1.5-2, with
@@ -66,12 +69,13 @@ __all__ = ["TypeNameIndex", "file_type_names", "file_type_names_lazy", "type_kin
 
 # Kinds in the order crash's "struct"/"union" commands try them.
 KINDS = NAME_KINDS
+_KIND_SET = frozenset(KINDS)
 _LOOKUP_PREFIX = {"struct": "struct ", "union": "union ", "typedef": "", "enum": "enum "}
 # A Tab waits this long for the list of names, then looks up the typed word alone.
 FULL_LIST_WAIT = 2.0
 # The background walk holds the gate at most this long at a time.
 SLICE = 0.05
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 # Waiting on a file's names from the thread that merges them: they come or fail.
 _FOREVER = 86400.0
 
@@ -116,22 +120,34 @@ def _cache_path(key: str) -> Path:
     return base / f"typenames-{key}.json"
 
 
+def _digest(types: object) -> str:
+    """The SHA-256 of the names as JSON with sorted keys (what a file's ``sha256`` holds)."""
+    return hashlib.sha256(json.dumps(types, sort_keys=True).encode()).hexdigest()
+
+
 def _load_cache(key: str) -> dict[str, tuple[str, ...]] | None:
+    """The names a cache file holds; None unless it is whole and as written."""
     try:
         data = json.loads(_cache_path(key).read_text())
-        if data.get("version") != CACHE_VERSION:
+        if data.get("version") != CACHE_VERSION or data.get("sha256") != _digest(
+                data["types"]):
             return None
-        return {name: tuple(kinds) for name, kinds in data["types"].items()}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return None
+        names = {name: tuple(kinds) for name, kinds in data["types"].items()}
+        if not all(found and _KIND_SET.issuperset(found) for found in names.values()):
+            return None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
+        return None  # RecursionError: brackets nested past json's recursion limit
+    return names
 
 
 def _save_cache(key: str, path: str, names: dict[str, tuple[str, ...]]) -> None:
     target = _cache_path(key)
+    types = {name: list(kinds) for name, kinds in names.items()}
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"version": CACHE_VERSION, "file": path, "types": names}))
+        tmp = target.with_suffix(f".{os.getpid()}-{threading.get_ident()}.tmp")
+        tmp.write_text(json.dumps({"version": CACHE_VERSION, "file": path, "types": types,
+                                   "sha256": _digest(types)}))
         os.replace(tmp, target)
     except OSError:
         pass  # no cache: the next session walks again
