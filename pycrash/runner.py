@@ -361,6 +361,10 @@ class Runner:
         except Exception as err:  # noqa: BLE001 - drgn errors and bugs alike: one line
             if _is_drgn_fault(err):
                 self._defer(name, _one_line(err))
+            elif _is_bad_debuginfo(err):
+                # drgn parses DWARF lazily: a damaged vmlinux shows up in whichever command
+                # first needs the broken type, as drgn.BadDataError.
+                self._defer(name, f"damaged debuginfo: {_one_line(err)}")
             else:
                 self._defer(name, f"{type(err).__name__}: {_one_line(err)}")
             self._defer_traceback()
@@ -453,6 +457,12 @@ def _terminal_progress(stream: TextIO) -> Any:
     from pycrash.shell.progress import make_progress_hook
 
     return make_progress_hook(stream)
+
+
+def _is_bad_debuginfo(err: BaseException) -> bool:
+    """drgn's ``BadDataError``: the debug information (not the dump) is malformed."""
+    kind = type(err)
+    return kind.__name__ == "BadDataError" and kind.__module__ in ("_drgn", "drgn")
 
 
 def _is_drgn_fault(err: BaseException) -> bool:

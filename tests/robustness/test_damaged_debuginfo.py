@@ -186,6 +186,8 @@ def test_whatis_over_damaged_dwarf_is_one_line_and_the_session_goes_on(tmp_path:
     assert len(errors) == 2 and errors[0] == errors[1], run.stderr
     # drgn meets the same DIE when the command looks a type up (before or after the walk)
     assert str(damaged) in errors[0] and "DW_AT_sibling" in errors[0]
+    # said as what it is, not as a Python exception class
+    assert errors[0].startswith("pycrash: whatis: damaged debuginfo: "), errors[0]
     # the session went on: rd -f printed the dump file's first two words
     words = struct.unpack("<QQ", Path(dump[0]).read_bytes()[:16])
     assert f"0:  {words[0]:016x} {words[1]:016x}" in run.stdout
