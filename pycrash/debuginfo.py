@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
+from pycrash.cachedir import cache_dir
 from pycrash.elfsections import SectionHeader, section_headers
 from pycrash.elfsections import gnu_build_id as _build_id
 from pycrash.errors import SessionError
@@ -110,7 +111,7 @@ def prepare_vmlinux(path: str | os.PathLike[str]) -> Path:
 
     stat = path.stat()
     key = hashlib.sha256(f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "pycrash"
+    cache = cache_dir()
     target = cache / f"vmlinux-{key[:16]}"
     if target.exists():
         return target

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pycrash import __version__
+from pycrash.cachedir import cache_dir
 from pycrash.elfsections import SHT_SYMTAB, gnu_build_id, section_headers
 
 if TYPE_CHECKING:
@@ -48,8 +49,7 @@ _DIGEST_SIZE = 32  # SHA-256 of the file's other bytes, at its end
 
 
 def _cache_dir() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "pycrash" / \
-        "symbols"
+    return cache_dir("symbols")
 
 
 def _builder_digest() -> bytes:

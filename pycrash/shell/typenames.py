@@ -59,6 +59,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from pycrash.cachedir import cache_dir
 from pycrash.dwarf import NAME_KINDS
 from pycrash.elfsections import gnu_build_id, section_headers
 from pycrash.kernel.typeindex import file_types
@@ -116,8 +117,7 @@ def _cache_key(path: str) -> str:
 
 
 def _cache_path(key: str) -> Path:
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "pycrash"
-    return base / f"typenames-{key}.json"
+    return cache_dir(f"typenames-{key}.json")
 
 
 def _digest(types: object) -> str:
