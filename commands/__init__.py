@@ -23,9 +23,12 @@ BUILTIN_COMMANDS: dict[str, tuple[str, ...]] = {
     "rd": ("rd",),
     "set": ("set",),
     "struct": ("struct", "union", "*"),
+    "sig": ("sig",),
     "sym": ("sym",),
     "sys": ("sys",),
+    "task": ("task",),
     "tree": ("tree",),
     "vtop": ("vtop", "ptov", "btop", "ptob"),
+    "waitq": ("waitq",),
     "whatis": ("whatis",),
 }

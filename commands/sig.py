@@ -1,0 +1,247 @@
+"""``sig``: a task's signal handling, as crash 8.0.6 prints it (task.c ``cmd_sig``,
+``dump_signal_data``, ``signame_list`` and ``translate_sigset``).
+
+For each task: its header, the thread group's ``signal_struct`` and its 64 ``k_sigaction``
+dispositions (address, handler, mask, flags), then whether a signal is pending, the blocked
+mask and the private and shared pending sets with their queued signals.  ``-g`` shows the whole
+thread group (the group's data once, then each thread's own part, indented); ``-l`` lists the
+signal names; ``-s SIGSET`` names the signals of a sigset.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from typing import Any
+
+from pycrash.api import Arg, Command, CommandContext, CommandError, Complete, register
+from pycrash.kernel.signals import TaskSignals
+from pycrash.kernel.tasks import TaskInfo
+
+# crash's header: " SIG %s %s %s %s" of SIGACTION centred in 16 (VADDR_PRLEN), HANDLER
+# right-justified in 10 (x86-64's UVADDR_PRLEN), MASK centred in 16, FLAGS left-justified in 16.
+_UVADDR_PRLEN = 10
+_ACTION_HEADER = " SIG    SIGACTION        HANDLER       MASK       FLAGS           "
+_QUEUE_HEADER = "  SIGQUEUE:  SIG      SIGINFO     "
+_HANDLERS = {0: "SIG_DFL", 1: "SIG_IGN", 0xFFFFFFFFFFFFFFFF: "SIG_ERR"}
+
+
+@dataclasses.dataclass
+class SigTask:
+    """One task's part of the output; ``level`` says which parts crash shows for it."""
+
+    info: TaskInfo
+    signals: TaskSignals
+    group_level: bool  # the signal_struct, dispositions and shared pending set
+    task_level: bool  # SIGPENDING, BLOCKED and the private pending set
+    indent: bool  # sig -g: a thread under its group
+
+
+@dataclasses.dataclass
+class SigData:
+    mode: str  # "tasks", "list" (-l) or "sigset" (-s)
+    messages: list[str] = dataclasses.field(default_factory=list)
+    # "tasks": per task (or thread group with -g), the parts in print order
+    groups: list[list[SigTask]] = dataclasses.field(default_factory=list)
+    lines: list[str] = dataclasses.field(default_factory=list)  # -l / -s text
+
+
+def translate_sigset(sigset: int) -> list[str]:
+    """crash's translate_sigset(): the names, space-separated, wrapped before 80 columns."""
+    from pycrash.kernel.signals import sigset_names
+
+    names = sigset_names(sigset)
+    if not names:
+        return ["(none)"]
+    lines: list[str] = []
+    line = ""
+    for n, name in enumerate(names):
+        word = (" " if n else "") + name
+        if len(line) + len(word) > 80:
+            lines.append(line)
+            line = word.lstrip(" ")  # crash shifts the leading space away
+        else:
+            line += word
+    lines.append(line)
+    return lines
+
+
+@register
+class Sig(Command):
+    name = "sig"
+    summary = "task signal handling"
+    synopsis = "[[-l] | [-s sigset]] | [-g] [pid | taskp] ..."
+    description = """\
+  This command displays signal-handling data of one or more tasks.  Multiple
+  task or PID numbers may be entered; if no arguments are entered, the signal
+  handling data of the current context will be displayed.  The default display
+  shows:
+
+    1.  A formatted dump of the "sig" signal_struct structure referenced by
+        the task_struct.  For each defined signal, it shows the sigaction
+        structure address, the signal handler, the signal sigset_t mask
+        (also expressed as a 64-bit hexadecimal value), and the flags.
+    2.  Whether the task has an unblocked signal pending.
+    3.  The contents of the "blocked" and "signal" sigset_t structures
+        from the task_struct/signal_struct, both of which are represented
+        as a 64-bit hexadecimal value.
+    4.  For each queued signal, private and/or shared, if any, its signal
+        number and associated siginfo structure address.
+
+  The -l option lists the signal numbers and their name(s).  The -s option
+  translates a 64-bit hexadecimal value representing the contents of a
+  sigset_t structure into the signal names whose bits are set.
+
+        pid  a process PID.
+      taskp  a hexadecimal task_struct pointer.
+         -g  displays signal information for all threads in a task's
+             thread group.
+         -l  displays the defined signal numbers and names.
+  -s sigset  translates a 64-bit hexadecimal value representing a sigset_t
+             into a list of signal names associated with the bits set.
+"""
+    arguments = (
+        Arg("-l", dest="list", action="store_true", help="list the signal numbers and names"),
+        Arg("-s", dest="sigset", metavar="sigset", help="name the signals of a sigset"),
+        Arg("-g", dest="group", action="store_true", help="every thread of the thread group"),
+        Arg("-R", dest="ref", action="append", default=[], help=argparse.SUPPRESS),
+        Arg("words", nargs="*", metavar="pid | taskp", complete=Complete.TASK),
+    )
+
+    def run(self, ctx: CommandContext, args: argparse.Namespace) -> SigData:
+        from pycrash.expr.numbers import parse_hex_address
+        from pycrash.kernel.signals import signal_list
+
+        # crash acts on the first of -s/-l it meets; -s and -l both return at once.
+        if args.sigset is not None:
+            return SigData("sigset", lines=translate_sigset(parse_hex_address(args.sigset)))
+        if args.list:
+            return SigData("list", lines=signal_list())
+        from pycrash.commands.task import task_args
+
+        chosen = task_args(ctx, list(args.words))
+        data = SigData("tasks", messages=list(chosen.messages))
+        for word in chosen.words:
+            data.messages.append(f"invalid task or pid value: {word}")
+        if args.ref or any("," in w for w in chosen.words):
+            raise CommandError("-R not supported yet")
+        if args.group:
+            data.groups = self._thread_groups(ctx, chosen.tasks)
+        else:
+            for info in ctx.progress(chosen.tasks, "sig", len(chosen.tasks)):
+                data.groups.append([SigTask(info, _signals(ctx, info), True, True, False)])
+        return data
+
+    @staticmethod
+    def _thread_groups(ctx: CommandContext, tasks: list[TaskInfo]) -> list[list[SigTask]]:
+        """crash's do_sig_thread_group(): each named task's group leader, once per PID 0."""
+        from pycrash.kernel.tasks import task_table
+
+        table = task_table(ctx.session.prog)
+        groups = []
+        idle_shown = False
+        for info in tasks:
+            if info.pid != info.tgid:
+                leaders = [t for t in table.pid(info.tgid) if t.pid == t.tgid]
+                if not leaders:
+                    continue
+                info = leaders[0]
+            if info.pid == 0 and idle_shown:
+                continue
+            leader_signals = _signals(ctx, info)
+            group = [SigTask(info, leader_signals, True, False, False),
+                     SigTask(info, leader_signals, False, True, True)]
+            for thread in ctx.progress(table, "sig -g", len(table)):
+                if thread.task != info.task and thread.tgid == info.tgid:
+                    group.append(SigTask(thread, _signals(ctx, thread), False, True, True))
+                    if thread.pid == 0:
+                        idle_shown = True
+            groups.append(group)
+        return groups
+
+    def render(self, ctx: CommandContext, data: SigData) -> None:
+        from pycrash.kernel.signals import sa_flags_names
+
+        out = ctx.out
+        if data.mode != "tasks":
+            out.write("".join(line + "\n" for line in data.lines))
+            return
+        for message in data.messages:
+            out.write(f"sig: {message}\n\n")
+        header = _header
+        for group in data.groups:
+            for part in group:
+                pad = "  " if part.indent else ""
+                if part.indent:
+                    out.write("\n  ")
+                out.write(header(part.info) + "\n")
+                sig = part.signals
+                if part.group_level:
+                    out.write(f"{pad}SIGNAL_STRUCT: {sig.signal_struct:x}  ")
+                    if not sig.signal_struct:
+                        out.write("\n")
+                        continue
+                    out.write(f"NR_THREADS: {sig.nr_threads}\n" if sig.nr_threads is not None
+                              else "\n")
+                    out.write(pad + _ACTION_HEADER + "\n")
+                    for action in sig.actions:
+                        handler = _HANDLERS.get(action.handler, f"{action.handler:x}")
+                        flags = ""
+                        names = sa_flags_names(action.flags)
+                        if names:
+                            flags = "(" + "|".join(names) + ")"
+                        number = f"[{action.signal}]".rjust(4)
+                        out.write(f"{pad}{number} {action.address:<{_UVADDR_PRLEN}x} "
+                                  f"{handler:>{_UVADDR_PRLEN}} "
+                                  f"{action.mask:016x} {action.flags:x} {flags}\n")
+                if part.task_level:
+                    out.write(f"{pad}SIGPENDING: {'yes' if sig.sigpending else 'no'}\n")
+                    out.write(f"{pad}   BLOCKED: {sig.blocked:016x}\n")
+                    if sig.shared_signal is not None:
+                        out.write(f"{pad}PRIVATE_PENDING\n")
+                    out.write(f"{pad}    SIGNAL: {sig.private_signal:016x}\n")
+                    _queue(out, pad, sig.private_queue)
+                if part.group_level and sig.shared_signal is not None:
+                    out.write("SHARED_PENDING\n")
+                    out.write(f"{pad}    SIGNAL: {sig.shared_signal:016x}\n")
+                    _queue(out, pad, sig.shared_queue)
+            out.write("\n")
+
+    def to_json(self, ctx: CommandContext, data: SigData) -> Any:
+        if data.mode != "tasks":
+            return data.lines
+        from pycrash.api import jsonable
+
+        return [[{"pid": part.info.pid, "task": part.info.task, "comm": part.info.comm,
+                  "signals": jsonable(part.signals)} for part in group]
+                for group in data.groups]
+
+
+def _header(info: TaskInfo) -> str:
+    from pycrash.commands.ps import task_header
+
+    return task_header(info)
+
+
+def _queue(out: Any, pad: str, queue: list[Any]) -> None:
+    if not queue:
+        out.write(f"{pad}  SIGQUEUE: (empty)\n")
+        return
+    out.write(pad + _QUEUE_HEADER + "\n")
+    for entry in queue:
+        out.write(f"             {entry.signal:3d}  {entry.info:x}\n")
+
+
+def _signals(ctx: CommandContext, info: TaskInfo) -> TaskSignals:
+    import drgn
+
+    from pycrash.kernel.signals import task_signals
+
+    try:
+        return task_signals(ctx.session.prog, info.task)
+    except drgn.FaultError as err:
+        raise CommandError(f"cannot read the signal state of task {info.task:x}: {err}") \
+            from None
+    except (LookupError, AttributeError) as err:
+        raise CommandError(f"this kernel's signal structures are not understood: {err}") \
+            from None
