@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+from collections.abc import Sequence
 from typing import Any
 
 from pycrash.api import Arg, Command, CommandContext, CommandError, Complete, register
@@ -39,11 +40,12 @@ class SigTask:
 
 @dataclasses.dataclass
 class SigData:
-    mode: str  # "tasks", "list" (-l) or "sigset" (-s)
+    mode: str  # "tasks", "list" (-l), "sigset" (-s) or "usage"
     messages: list[str] = dataclasses.field(default_factory=list)
     # "tasks": per task (or thread group with -g), the parts in print order
     groups: list[list[SigTask]] = dataclasses.field(default_factory=list)
     lines: list[str] = dataclasses.field(default_factory=list)  # -l / -s text
+    fatal: bool = False  # the last message ended the command (crash's error(FATAL))
 
 
 def translate_sigset(sigset: int) -> list[str]:
@@ -108,23 +110,49 @@ class Sig(Command):
         Arg("words", nargs="*", metavar="pid | taskp", complete=Complete.TASK),
     )
 
+    @classmethod
+    def parse(cls, argv: Sequence[str]) -> argparse.Namespace:
+        """A bad option gives crash's usage text (cmd_usage), not an error line."""
+        try:
+            args = super().parse(argv)
+        except CommandError:
+            return argparse.Namespace(usage=True)
+        # crash's getopt loop acts on the first of -l and -s it meets
+        args.first = next((w[:2] for w in argv if w[:2] in ("-l", "-s")), None)
+        return args
+
     def run(self, ctx: CommandContext, args: argparse.Namespace) -> SigData:
-        from pycrash.expr.numbers import parse_hex_address
+        if getattr(args, "usage", False):
+            from pycrash.commands.task import usage_text
+
+            return SigData("usage", lines=usage_text(type(self)).splitlines())
         from pycrash.kernel.signals import signal_list
 
         # crash acts on the first of -s/-l it meets; -s and -l both return at once.
-        if args.sigset is not None:
-            return SigData("sigset", lines=translate_sigset(parse_hex_address(args.sigset)))
+        if args.sigset is not None and (args.first == "-s" or not args.list):
+            return SigData("sigset", lines=translate_sigset(_htoll(args.sigset)))
         if args.list:
             return SigData("list", lines=signal_list())
         from pycrash.commands.task import task_args
 
-        chosen = task_args(ctx, list(args.words))
-        data = SigData("tasks", messages=list(chosen.messages))
-        for word in chosen.words:
-            data.messages.append(f"invalid task or pid value: {word}")
-        if args.ref or any("," in w for w in chosen.words):
-            raise CommandError("-R not supported yet")
+        from pycrash.kernel.datatype import member_path_exists
+
+        task_type = ctx.session.prog.type("struct task_struct")
+        references = list(args.ref)
+
+        def member_word(word: str) -> str | None:
+            if "," in word or member_path_exists(task_type, word):
+                references.append(word)
+                return None
+            return f"invalid task or pid value: {word}"
+
+        chosen = task_args(ctx, list(args.words), member_word)
+        data = SigData("tasks", messages=chosen.messages)
+        if references and chosen.tasks and not args.group:
+            # crash's signal_reference(): the -R framework exists, its display does not
+            data.messages.append("-R not supported yet")
+            data.fatal = True
+            return data
         if args.group:
             data.groups = self._thread_groups(ctx, chosen.tasks)
         else:
@@ -166,8 +194,9 @@ class Sig(Command):
         if data.mode != "tasks":
             out.write("".join(line + "\n" for line in data.lines))
             return
-        for message in data.messages:
-            out.write(f"sig: {message}\n\n")
+        for n, message in enumerate(data.messages):
+            last = data.fatal and n == len(data.messages) - 1
+            out.write(f"sig: {message}\n" + ("" if last else "\n"))
         header = _header
         for group in data.groups:
             for part in group:
@@ -215,6 +244,18 @@ class Sig(Command):
         return [[{"pid": part.info.pid, "task": part.info.task, "comm": part.info.comm,
                   "signals": jsonable(part.signals)} for part in group]
                 for group in data.groups]
+
+
+def _htoll(text: str) -> int:
+    """crash's htoll(): hexadecimal, with or without 0x, at most 64 bits."""
+    body = text[2:] if text[:2] in ("0x", "0X") else text
+    try:
+        value = int(body, 16)
+    except ValueError:
+        value = -1
+    if value < 0 or value >> 64 or "_" in body:
+        raise CommandError(f'invalid input: "{text}"')
+    return value
 
 
 def _header(info: TaskInfo) -> str:

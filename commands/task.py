@@ -12,39 +12,41 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from pycrash.api import Arg, Command, CommandContext, CommandError, Complete, register
 from pycrash.expr.numbers import is_number
 from pycrash.kernel.tasks import TaskInfo, TaskTable, task_table
 
-_USAGE_HINT = 'Enter "help task" for details.'
-
 
 @dataclasses.dataclass
 class TaskArgs:
-    """The tasks named by a command's words (crash's tasklist) and what was left over."""
+    """The tasks named by a command's words (crash's tasklist) and its INFO lines."""
 
     tasks: list[TaskInfo]
-    words: list[str]  # the words that are not numbers, in order
-    messages: list[str]  # crash's INFO line for each number that names no task
+    messages: list[str]  # crash's INFO lines, in the order of the words
 
 
-def task_args(ctx: CommandContext, words: list[str]) -> TaskArgs:
+def task_args(ctx: CommandContext, words: list[str],
+              other: Callable[[str], str | None]) -> TaskArgs:
     """crash's cmd_task/cmd_sig argument loop over ``words``.
 
     A number names every task with that PID (PID 0: one idle task per CPU) or one task_struct
-    address, as crash's str_to_context() decides; with no task named (and no bad number) the
-    current context is used.
+    address, as crash's str_to_context() decides; any other word goes to ``other``, which
+    returns the INFO line to print for it (or None).  With no task named (and no bad number)
+    the current context is used.
     """
     from pycrash.commands.ps import resolve_number
 
     table = task_table(ctx.session.prog)
-    found = TaskArgs([], [], [])
+    found = TaskArgs([], [])
     bogus = False
     for word in words:
         if not is_number(word):
-            found.words.append(word)
+            message = other(word)
+            if message is not None:
+                found.messages.append(message)
             continue
         resolved = resolve_number(table, word)
         if resolved is None:
@@ -62,6 +64,12 @@ def task_args(ctx: CommandContext, words: list[str]) -> TaskArgs:
             raise CommandError("no current context")
         found.tasks.append(current)
     return found
+
+
+def usage_text(command: type[Command]) -> str:
+    """crash's cmd_usage(SYNOPSIS) text, printed for an unknown option."""
+    return (f"Usage:\n  {command.name} {command.synopsis}\n"
+            f'Enter "help {command.name}" for details.\n')
 
 
 def current_task(ctx: CommandContext, table: TaskTable) -> TaskInfo | None:
@@ -164,8 +172,19 @@ class Task(Command):
         Arg("words", nargs="*", metavar="pid | taskp", complete=Complete.TASK),
     )
 
-    def run(self, ctx: CommandContext, args: argparse.Namespace) -> TaskData:
+    @classmethod
+    def parse(cls, argv: Sequence[str]) -> argparse.Namespace:
+        """A bad option gives crash's usage text (cmd_usage), not an error line."""
+        try:
+            return super().parse(argv)
+        except CommandError:
+            return argparse.Namespace(usage=True)
+
+    def run(self, ctx: CommandContext, args: argparse.Namespace) -> TaskData | str:
         import drgn
+
+        if getattr(args, "usage", False):
+            return usage_text(type(self))
 
         from pycrash.kernel.datatype import find_datatype, member_path_exists
 
@@ -178,15 +197,16 @@ class Task(Command):
             raise CommandError("no task_struct type in the debuginfo")
         thread_info = _thread_info(prog, task_type.type)
         members = [m for text in args.members for m in text.split(",") if m]
-        chosen = task_args(ctx, list(args.words))
-        messages = list(chosen.messages)
-        for word in chosen.words:
+
+        def member_word(word: str) -> str | None:
             if "," in word or member_path_exists(task_type.type, word) \
                     or "." in word or "[" in word:
                 members.extend(m for m in word.split(",") if m)
-            else:
-                messages.append(f"invalid task, pid, or task_struct member: {word}")
-        data = TaskData(messages, [], members)
+                return None
+            return f"invalid task, pid, or task_struct member: {word}"
+
+        chosen = task_args(ctx, list(args.words), member_word)
+        data = TaskData(chosen.messages, [], members)
         for info in ctx.progress(chosen.tasks, "task", len(chosen.tasks)):
             try:
                 lines = self._lines(ctx, info, task_type, thread_info, radix, members)
@@ -233,7 +253,10 @@ class Task(Command):
             out.extend(pick_task_members(text, [member]))
         return out
 
-    def render(self, ctx: CommandContext, data: TaskData) -> None:
+    def render(self, ctx: CommandContext, data: TaskData | str) -> None:
+        if isinstance(data, str):
+            ctx.out.write(data)
+            return
         for message in data.messages:
             ctx.out.write(f"task: {message}\n\n")
         for dump in data.tasks:
@@ -242,7 +265,9 @@ class Task(Command):
             ctx.out.write("".join(dump.lines))
             ctx.out.write("\n")
 
-    def to_json(self, ctx: CommandContext, data: TaskData) -> Any:
+    def to_json(self, ctx: CommandContext, data: TaskData | str) -> Any:
+        if isinstance(data, str):
+            return {"usage": data}
         return [{"pid": d.pid, "task": d.task, "cpu": d.cpu, "comm": d.comm,
                  "text": "".join(d.lines)} for d in data.tasks]
 

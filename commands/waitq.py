@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+from collections.abc import Sequence
 from typing import Any
 
 from pycrash.api import Arg, Command, CommandContext, CommandError, Complete, register
@@ -18,7 +19,7 @@ from pycrash.kernel.tasks import TaskInfo
 
 _USAGE = """\
 Usage:
-  waitq [ symbol ] | [ struct.member struct_addr ] | [ address ]
+  waitq  [ symbol ] | [ struct.member struct_addr ] | [ address ]
 Enter "help waitq" for details.
 """
 
@@ -60,6 +61,11 @@ class Waitq(Command):
             complete=Complete.SYMBOL),
     )
 
+    @classmethod
+    def parse(cls, argv: Sequence[str]) -> argparse.Namespace:
+        """crash's waitq takes no options: every word is an argument (``-x`` a symbol)."""
+        return argparse.Namespace(words=list(argv))
+
     def run(self, ctx: CommandContext, args: argparse.Namespace) -> WaitqData | str:
         from pycrash.expr.numbers import is_number, parse_hex_address
         from pycrash.kernel.waitqueue import waitq_layout
@@ -95,6 +101,7 @@ class Waitq(Command):
     @staticmethod
     def _waiters(ctx: CommandContext, layout: Any, address: int) -> list[TaskInfo]:
         import drgn
+        from pycrash.commands.struct import read_or_explain
 
         from pycrash.kernel.lists import warn_stderr
         from pycrash.kernel.tasks import task_table
@@ -102,6 +109,8 @@ class Waitq(Command):
 
         prog = ctx.session.prog
         table = task_table(prog)
+        # crash's do_list() reads the head's first pointer and fails as readmem does
+        read_or_explain(ctx, address + layout.head_list, 8, "first list entry")
         try:
             pointers = waitq_waiters(prog, layout, address, on_stop=warn_stderr)
         except drgn.FaultError as err:
