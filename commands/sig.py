@@ -45,6 +45,7 @@ class SigData:
     # "tasks": per task (or thread group with -g), the parts in print order
     groups: list[list[SigTask]] = dataclasses.field(default_factory=list)
     lines: list[str] = dataclasses.field(default_factory=list)  # -l / -s text
+    sigset: int | None = None  # -s: the value translated
     fatal: bool = False  # the last message ended the command (crash's error(FATAL))
 
 
@@ -130,7 +131,8 @@ class Sig(Command):
 
         # crash acts on the first of -s/-l it meets; -s and -l both return at once.
         if args.sigset is not None and (args.first == "-s" or not args.list):
-            return SigData("sigset", lines=translate_sigset(_htoll(args.sigset)))
+            sigset = _htoll(args.sigset)
+            return SigData("sigset", lines=translate_sigset(sigset), sigset=sigset)
         if args.list:
             return SigData("list", lines=signal_list())
         from pycrash.commands.task import task_args
@@ -237,6 +239,13 @@ class Sig(Command):
             out.write("\n")
 
     def to_json(self, ctx: CommandContext, data: SigData) -> Any:
+        from pycrash.kernel.signals import NSIG, SIGRTMIN, signal_names, sigset_names
+
+        if data.mode == "list":
+            return [{"signal": n, "name": signal_names(n)} for n in range(1, NSIG + 1)
+                    if n >= SIGRTMIN or signal_names(n)]
+        if data.mode == "sigset":
+            return {"sigset": data.sigset, "signals": sigset_names(data.sigset or 0)}
         if data.mode != "tasks":
             return data.lines
         from pycrash.api import jsonable

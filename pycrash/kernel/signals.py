@@ -29,7 +29,9 @@ __all__ = [
     "SigQueued",
     "TaskSignals",
     "sa_flags_names",
+    "signal_list",
     "signal_names",
+    "sigset_names",
     "task_signals",
 ]
 
