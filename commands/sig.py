@@ -274,6 +274,9 @@ def _header(info: TaskInfo) -> str:
 
 
 def _queue(out: Any, pad: str, queue: list[Any]) -> None:
+    """A pending queue's entries.  (crash 8.0.6's sigqueue_list() starts the private queue at
+    its list head, so it shows the head as a bogus first entry and drops the last one; pycrash
+    shows the queued entries themselves.)"""
     if not queue:
         out.write(f"{pad}  SIGQUEUE: (empty)\n")
         return

@@ -44,7 +44,7 @@ def stack_owner(tasks: Any, pointer: int, thread_size: int) -> TaskInfo | None:
 class Waitq(Command):
     name = "waitq"
     summary = "list tasks queued on a wait queue"
-    synopsis = "[ symbol ] | [ struct.member struct_addr ] | [ address ]"
+    synopsis = " [ symbol ] | [ struct.member struct_addr ] | [ address ]"  # crash's 2 spaces
     description = """\
   This command walks the wait queue list displaying the tasks which
   are blocked on the specified wait queue.  The command differentiates
@@ -52,7 +52,7 @@ class Waitq(Command):
   It can be invoked with the following argument types:
 
                      symbol  a global symbol of a wait queue.
-  struct.member struct_addr  a struct name and wait queue member combination
+  struct.member struct_addr  a structure name and wait queue member combination
                              followed by the structure's hexadecimal address.
                     address  a hexadecimal wait queue pointer.
 """
@@ -111,16 +111,16 @@ class Waitq(Command):
         table = task_table(prog)
         # crash's do_list() reads the head's first pointer and fails as readmem does
         read_or_explain(ctx, address + layout.head_list, 8, "first list entry")
+        tasks = []
         try:
-            pointers = waitq_waiters(prog, layout, address, on_stop=warn_stderr)
+            for pointer in ctx.progress(waitq_waiters(prog, layout, address,
+                                                      on_stop=warn_stderr), "waitq"):
+                info = table.get(pointer) or stack_owner(table, pointer, _thread_size(prog))
+                if info is None:
+                    break  # crash stops at the first entry that is not a task
+                tasks.append(info)
         except drgn.FaultError as err:
             raise CommandError(f"cannot read wait queue {address:x}: {err}") from None
-        tasks = []
-        for pointer in ctx.progress(pointers, "waitq", len(pointers)):
-            info = table.get(pointer) or stack_owner(table, pointer, _thread_size(prog))
-            if info is None:
-                break  # crash stops at the first entry that is not a task
-            tasks.append(info)
         return tasks
 
     def render(self, ctx: CommandContext, data: WaitqData | str) -> None:

@@ -15,7 +15,7 @@ Kernel layout (include/linux/wait.h):
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import drgn
 
@@ -51,9 +51,10 @@ def waitq_layout(prog: drgn.Program) -> WaitqLayout | None:
 
 
 def waitq_waiters(prog: drgn.Program, layout: WaitqLayout, head: int,
-                  on_stop: Callable[[WalkStop], None] | None = None) -> list[int]:
-    """The ``private`` pointer of each entry queued on the wait queue head at ``head``."""
-    out = []
-    for node in list_walk(prog, head + layout.head_list, on_stop=on_stop):
-        out.append(prog.read_u64(node - layout.entry_list + layout.private))
-    return out
+                  on_stop: Callable[[WalkStop], None] | None = None) -> Iterator[int]:
+    """The ``private`` pointer of each entry queued on the wait queue head at ``head``.
+
+    A NULL ``next`` ends the list quietly (crash's do_list does the same: ``waitq`` on a symbol
+    that is no wait queue says it is empty)."""
+    for node in list_walk(prog, head + layout.head_list, on_stop=on_stop, null_ends=True):
+        yield prog.read_u64(node - layout.entry_list + layout.private)
