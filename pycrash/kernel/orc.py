@@ -16,8 +16,8 @@ BP_INDIRECT 8, SP_INDIRECT 9.
 
 from __future__ import annotations
 
-import dataclasses
 import struct
+from typing import NamedTuple
 
 import drgn
 
@@ -32,8 +32,7 @@ ORC_REG_SP = 5
 _CACHE_KEY = "pycrash.kernel.orc"
 
 
-@dataclasses.dataclass(frozen=True)
-class OrcEntry:
+class OrcEntry(NamedTuple):
     """One decoded orc_entry; ``is_call`` is the CALL type of whichever layout."""
 
     sp_offset: int
