@@ -8,6 +8,7 @@ vmlinux could not be opened or the arguments were wrong.
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
 from collections.abc import Sequence
@@ -19,6 +20,10 @@ from pycrash import __version__
 __all__ = ["main"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+# errno values of a write that cannot succeed later: a full disk or quota, a file too large,
+# an I/O error (a terminal gone); EPIPE is BrokenPipeError, handled on its own
+_WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
 
 DESCRIPTION = """\
 A kernel crash-dump debugger in the style of crash(8).  Give the dump (and, optionally, its
@@ -149,7 +154,15 @@ def _interactive(runner: object, session: object) -> int:
         from pycrash.shell.repl import run_repl
     except ImportError:
         return _plain_loop(runner, None)
-    result = run_repl(session, runner)
+    from pycrash.runner import WriteError
+
+    try:
+        result = run_repl(session, runner)
+    except OSError as err:
+        # the prompt itself could not be written (stdout on a full disk)
+        if err.errno not in _WRITE_ERRNOS:
+            raise
+        raise WriteError(err.strerror or str(err)) from None
     return result if isinstance(result, int) else EXIT_OK
 
 
@@ -172,17 +185,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.version:
         print(version_text())
         return EXIT_OK
+    from pycrash.runner import WriteError
+
     try:
         status = _main(args)
+        _flush_stdout()
     except KeyboardInterrupt:
         _say("interrupted")
         return EXIT_FAILED
     except BrokenPipeError:
+        # The reader went away (``| head``): stop quietly, as a program killed by SIGPIPE.
         _quiet_stdout()
-        return EXIT_OK
+        return EXIT_FAILED
+    except WriteError as err:
+        _say(f"write error: {err}")
+        _quiet_stdout()
+        return EXIT_FAILED
     if argv is None and args.commands:
         _end_process(status)
     return status
+
+
+def _flush_stdout() -> None:
+    """Flush ``sys.stdout``; a failure other than a broken pipe raises WriteError."""
+    from pycrash.runner import WriteError
+
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as err:
+        raise WriteError(err.strerror or str(err)) from None
 
 
 def _quiet_stdout() -> None:
@@ -206,11 +239,6 @@ def _end_process(status: int) -> None:
     if run_exit_handlers is None or threading.active_count() > 1 or \
             plugins.third_party_loaded():
         return
-    try:
-        sys.stdout.flush()
-    except BrokenPipeError:
-        _quiet_stdout()
-        status = EXIT_OK
     run_exit_handlers()
     for stream in (sys.stdout, sys.stderr):
         try:
@@ -223,7 +251,7 @@ def _end_process(status: int) -> None:
 def _main(args: argparse.Namespace) -> int:
     from pycrash import plugins
     from pycrash.errors import SessionError, UsageError
-    from pycrash.runner import Runner
+    from pycrash.runner import Runner, WriteError
     from pycrash.session import Settings, open_session
 
     try:
@@ -275,7 +303,12 @@ def _main(args: argparse.Namespace) -> int:
         runner = Runner(session, json=args.json)
         interactive = not args.commands and sys.stdin.isatty()
         if not args.silent and not args.commands and not args.minimal:
-            _startup_summary(runner, session, sys.stdout)
+            try:
+                _startup_summary(runner, session, sys.stdout)
+            except BrokenPipeError:
+                raise
+            except OSError as err:
+                raise WriteError(err.strerror or str(err)) from None
         for rc in _rc_files():
             runner.execute_script(rc.read_text(errors="replace"))
         status = EXIT_OK

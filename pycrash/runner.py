@@ -33,10 +33,16 @@ from pycrash.errors import ExitRequested
 if TYPE_CHECKING:
     from pycrash.session import Session
 
-__all__ = ["CommandLine", "Runner", "parse_line", "split_commands"]
+__all__ = ["CommandLine", "Runner", "WriteError", "parse_line", "split_commands"]
 
 # -R: let highlighted output keep its colours
 PAGER = ["less", "-E", "-X", "-R"]
+
+
+class WriteError(Exception):
+    """pycrash's own output stream could not be written (a full disk, a terminal that went
+    away): the session cannot go on.  ``str()`` is the system's reason, e.g. "No space left
+    on device".  A reader that went away (``| head``) raises BrokenPipeError instead."""
 
 
 @dataclasses.dataclass
@@ -293,20 +299,24 @@ class Runner:
                 return 1
         buffer = io.StringIO()
         self._pending = []
+        written = True
         try:
             status = self._invoke(cls, argv, buffer)
         finally:
             try:
-                self._deliver(buffer.getvalue(), parsed, redirect_file, cls)
+                written = self._deliver(buffer.getvalue(), parsed, redirect_file, cls)
             finally:
                 if redirect_file is not None:
-                    redirect_file.close()
+                    try:
+                        redirect_file.close()
+                    except OSError:  # its write error was reported by _deliver
+                        written = False
                 # errors after the output they interrupted, as on a terminal they happened
                 pending, self._pending = self._pending, []
                 for message in pending:
                     self._flush_stdout()
                     print(message, file=self._err, flush=True)
-        return status
+        return status if written else max(status, 1)
 
     def _invoke(self, cls: type[api.Command], argv: list[str], out: io.StringIO) -> int:
         """Parse, run and render one command into ``out``; report failures in one line."""
@@ -381,26 +391,41 @@ class Runner:
         parsed: CommandLine,
         redirect_file: TextIO | None,
         cls: type[api.Command] | None = None,
-    ) -> None:
+    ) -> bool:
         """Send a command's output to the pipeline, the file, the pager or ``stdout``.
 
         Only output going straight to a terminal (the pager included) is highlighted; a pipe or
-        a file gets crash's plain text."""
+        a file gets crash's plain text.  False when the ``> file`` could not be written (the
+        error is reported after the output, as the command's own); raises WriteError (or
+        BrokenPipeError) when ``stdout`` cannot be written."""
         if not text:
-            return
+            return True
         if redirect_file is not None:
-            redirect_file.write(text)
-            return
+            try:
+                redirect_file.write(text)
+                redirect_file.flush()
+            except OSError as err:
+                self._defer(cls.name if cls is not None else None,
+                            f"{parsed.redirect}: {err.strerror or err}")
+                return False
+            return True
+        if parsed.pipeline is None and not self._wants_pager(text):
+            try:
+                self.stdout.write(self._coloured(text, cls, self.stdout))
+                self.stdout.flush()
+            except BrokenPipeError:
+                raise  # the reader went away (| head): the program ends quietly
+            except OSError as err:
+                raise WriteError(err.strerror or str(err)) from None
+            return True
         try:
             if parsed.pipeline is not None:
                 self._pipe(text, parsed.pipeline)
-            elif self._wants_pager(text):
-                self._page(self._coloured(text, cls, sys.stdout))
             else:
-                self.stdout.write(self._coloured(text, cls, self.stdout))
-                self.stdout.flush()
+                self._page(self._coloured(text, cls, sys.stdout))
         except BrokenPipeError:
             pass
+        return True
 
     def _coloured(self, text: str, cls: type[api.Command] | None, stream: TextIO) -> str:
         if cls is None or not getattr(cls, "highlight", None):

@@ -48,6 +48,8 @@ _U32 = struct.Struct("<I").unpack
 _U64 = struct.Struct("<Q").unpack
 _S64 = struct.Struct("<q").unpack
 _TB = 1 << 40
+_LARGE_SHIFT = 21  # x86-64 PMD mapping: 2 MiB
+_LARGE_MASK = (1 << _LARGE_SHIFT) - 1
 _U64_MASK = (1 << 64) - 1
 
 
@@ -164,6 +166,9 @@ class Dump:
         self._lock = threading.RLock()
         self._pcache = PageCache(cache_pages)
         self._tcache = TranslationCache(tcache_pages)
+        # vaddr >> 21 -> physical base of that 2 MiB of a 2 MiB or 1 GiB kernel mapping (the
+        # vmemmap array, for one), so one walk serves its 512 small pages
+        self._large: dict[int, int] = {}
         self._ucache: dict[tuple[int, int], int] = {}
 
         vmci = VmcoreInfo(layer.vmcoreinfo_text or "")
@@ -261,6 +266,7 @@ class Dump:
             if sym is not None:  # the kernel root is a kernel-image address
                 self.pgtable.root = (sym - START_KERNEL_MAP + self.phys_base) & _U64_MASK
         self._tcache.clear()
+        self._large.clear()
         self._ucache.clear()
 
     # -- physical reads ------------------------------------------------------------------
@@ -399,8 +405,17 @@ class Dump:
         else:
             if not 0 <= vaddr < 1 << 64:
                 raise ValueError(f"address {vaddr:#x} out of range")
-            with self._lock:
-                pa = self.pgtable.walk(vaddr).paddr
+            base = self._large.get(vaddr >> _LARGE_SHIFT)
+            if base is not None:
+                pa = base | (vaddr & _LARGE_MASK)
+            else:
+                with self._lock:
+                    found = self.pgtable.walk(vaddr)
+                pa = found.paddr
+                if found.page_size > _LARGE_MASK:
+                    if len(self._large) >= 4096:
+                        self._large.clear()
+                    self._large[vaddr >> _LARGE_SHIFT] = pa & ~_LARGE_MASK
         pfn = pa >> self._shift
         self._tcache.put(vaddr >> self._shift, pfn)
         return pfn
@@ -659,6 +674,7 @@ class Dump:
     def close(self) -> None:
         self._pcache.clear()
         self._tcache.clear()
+        self._large.clear()
         self.layer.close()
 
     def __enter__(self) -> Dump:

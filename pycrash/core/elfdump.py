@@ -1,8 +1,9 @@
 """ELF dumps: ``/proc/vmcore`` copies, ``makedumpfile -E``, QEMU ``dump-guest-memory``
 and ``/proc/kcore``.
 
-pyelftools parses the structure (ELF header, program headers, notes) once at open; the
-read path then uses plain sorted tables and :mod:`bisect`. Physical memory is indexed by
+pyelftools (imported only when an ELF dump is opened) parses the structure (ELF header,
+program headers, notes) once at open; the read path then uses plain sorted tables and
+:mod:`bisect`. Physical memory is indexed by
 ``p_paddr`` (formats.md §2.6): ``[p_paddr, p_paddr + p_filesz)`` is file data at
 ``p_offset``; ``[p_filesz, p_memsz)`` was excluded by makedumpfile filtering. Segments
 whose ``p_paddr`` is all ones (kcore vmalloc/module entries) are not physical memory.
@@ -12,10 +13,6 @@ from __future__ import annotations
 
 import bisect
 from collections import Counter
-
-from elftools.common.exceptions import ELFError
-from elftools.elf.elffile import ELFFile
-from elftools.elf.enums import ENUM_CORE_NOTE_N_TYPE
 
 from .errors import DumpFormatError, ExcludedPageError, MissingPageError
 from .filebytes import ByteSource
@@ -42,6 +39,8 @@ def is_elf(head: bytes) -> bool:
 def _note_type(value: object) -> int:
     if isinstance(value, int):
         return value
+    from elftools.elf.enums import ENUM_CORE_NOTE_N_TYPE
+
     v = ENUM_CORE_NOTE_N_TYPE.get(str(value))
     return v if isinstance(v, int) else -1
 
@@ -53,6 +52,11 @@ class ElfDump(PhysicalLayer):
     direct = True
 
     def __init__(self, src: ByteSource, *, flattened: bool = False) -> None:
+        # pyelftools is imported here, not with the module: importing it costs 50-80 ms,
+        # which a kdump-compressed dump (the common case) need not pay at every start.
+        from elftools.common.exceptions import ELFError
+        from elftools.elf.elffile import ELFFile
+
         self.src = src
         self.flattened = flattened
         self.paths = [src.path]

@@ -9,6 +9,9 @@ makedumpfile excluded a page (from its ``struct page``).
 from __future__ import annotations
 
 import struct
+import sys
+from array import array
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from .errors import FaultError
@@ -245,26 +248,50 @@ def excluded_in_use(dump: Dump, limit: int = 1 << 15) -> tuple[int, int, int] | 
     if not total:
         return 0, 0, 0
     step = max(1, total // limit)
+    if size % 8 or off_flags % 8 or (off_head or 0) % 8:
+        return None  # struct page is an array of longs on x86-64: never taken
+    span = max(1, dump.page_size // size)  # pfns whose struct pages share one page
+    stride = step * size // 8  # in 64-bit words, from one sampled struct page to the next
 
-    def flags_of(pfn: int) -> int | None:
+    def head_flags(head: int) -> int | None:
         try:
-            raw = dump.read(base + pfn * size, size)
-            if off_head is not None:
-                head = struct.unpack_from("<Q", raw, off_head)[0]
-                if head & 1:  # compound tail: PG_slab is on the head page
-                    raw = dump.read(head - 1, size)
+            return struct.unpack_from("<Q", dump.read(head, size), off_flags)[0]
         except (FaultError, ValueError):
             return None
-        return struct.unpack_from("<Q", raw, off_flags)[0]
+
+    def struct_pages(first: int, stop: int) -> Iterator[bytes]:
+        """The struct pages of every ``step``-th pfn from ``first`` below ``stop``: one
+        read per page of the (page-aligned) vmemmap array; where that read faults, one
+        read per struct page, skipping those that cannot be read."""
+        lo = first
+        while lo < stop:
+            last = lo + (min(stop, (lo // span + 1) * span) - 1 - lo) // step * step
+            try:
+                yield dump.read(base + lo * size, (last - lo) * size + size)
+            except (FaultError, ValueError):
+                for pfn in range(lo, last + 1, step):
+                    try:
+                        yield dump.read(base + pfn * size, size)
+                    except (FaultError, ValueError):
+                        pass
+            lo = last + step
 
     found = examined = 0
     index = 0  # position among all excluded pfns
     for lo, hi in runs:
-        first = lo + (-index) % step
-        for pfn in range(first, hi, step):
-            flags = flags_of(pfn)
-            if flags is not None:
+        for raw in struct_pages(lo + (-index) % step, hi):
+            words = array("Q", raw)
+            if sys.byteorder == "big":
+                words.byteswap()
+            flags = words[off_flags // 8::stride]
+            heads = words[off_head // 8::stride] if off_head is not None else [0] * len(flags)
+            for flag, head in zip(flags, heads, strict=True):
+                if head & 1:  # compound tail: PG_slab is on the head page
+                    head_flag = head_flags(head - 1)
+                    if head_flag is None:
+                        continue
+                    flag = head_flag
                 examined += 1
-                found += flags >> pg_slab & 1
+                found += flag >> pg_slab & 1
         index += hi - lo
     return found, examined, total

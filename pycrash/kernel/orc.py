@@ -16,8 +16,8 @@ BP_INDIRECT 8, SP_INDIRECT 9.
 
 from __future__ import annotations
 
-import dataclasses
 import struct
+from typing import NamedTuple
 
 import drgn
 
@@ -32,8 +32,7 @@ ORC_REG_SP = 5
 _CACHE_KEY = "pycrash.kernel.orc"
 
 
-@dataclasses.dataclass(frozen=True)
-class OrcEntry:
+class OrcEntry(NamedTuple):
     """One decoded orc_entry; ``is_call`` is the CALL type of whichever layout."""
 
     sp_offset: int
@@ -45,18 +44,30 @@ class OrcEntry:
 
 
 class _Table:
-    """One ORC table, searched in place: the kernel sorts both arrays at build time (and
-    crash's __orc_find() binary-searches the in-memory copy the same way), so nothing is
-    decoded up front."""
+    """One ORC table, searched in place in the dump: the kernel sorts both arrays at build
+    time (and crash's __orc_find() binary-searches the in-memory copy the same way), so
+    nothing is decoded up front, and only the parts of the ip array the search visits are
+    read (the kernel's table is over 1 MiB; a lookup visits about 17 of its entries).
+    Reads raise drgn.FaultError."""
 
-    def __init__(self, base: int, raw_ips: bytes, raw_entries: bytes) -> None:
+    _CHUNK = 1024  # ip entries read at once (4 KiB)
+
+    def __init__(self, prog: drgn.Program, base: int, entries: int, count: int) -> None:
+        self.prog = prog
         self.base = base  # address of the ip table: entry i covers base + 4*i + ip[i]
-        self.raw_ips = raw_ips
-        self.raw = raw_entries
-        self.count = len(raw_ips) // 4
+        self.entries = entries  # address of the orc_entry array
+        self.count = count
+        self._chunks: dict[int, bytes] = {}
 
     def ip(self, index: int) -> int:
-        return self.base + 4 * index + struct.unpack_from("<i", self.raw_ips, 4 * index)[0]
+        chunk, at = divmod(index, self._CHUNK)
+        raw = self._chunks.get(chunk)
+        if raw is None:
+            first = chunk * self._CHUNK
+            raw = self.prog.read(self.base + 4 * first,
+                                 4 * min(self._CHUNK, self.count - first))
+            self._chunks[chunk] = raw
+        return self.base + 4 * index + struct.unpack_from("<i", raw, 4 * at)[0]
 
     def lookup(self, ip: int) -> tuple[int, int, int] | None:
         """The entry of the last IP <= ``ip`` (the first entry if none, as crash)."""
@@ -70,7 +81,7 @@ class _Table:
                 low = mid + 1
             else:
                 high = mid - 1
-        return struct.unpack_from("<hhH", self.raw, 6 * found)
+        return struct.unpack("<hhH", self.prog.read(self.entries + 6 * found, 6))
 
 
 class OrcTables:
@@ -118,12 +129,7 @@ class OrcTables:
     def _read_table(self, ip_table: int, entries: int, count: int) -> _Table | None:
         if count <= 0 or count > 1 << 24:
             return None
-        try:
-            raw_ips = self.prog.read(ip_table, 4 * count)
-            raw_entries = self.prog.read(entries, 6 * count)
-        except drgn.FaultError:
-            return None
-        return _Table(ip_table, raw_ips, raw_entries)
+        return _Table(self.prog, ip_table, entries, count)
 
     def _kernel_table(self) -> _Table | None:
         if self._kernel is None:
@@ -134,7 +140,7 @@ class OrcTables:
             except LookupError:
                 return None
             table = self._read_table(start, entries, (stop - start) // 4)
-            self._kernel = table if table is not None else _Table(0, b"", b"")
+            self._kernel = table if table is not None else _Table(self.prog, 0, 0, 0)
         return self._kernel
 
     def _module_table(self, module: drgn.Object) -> _Table | None:
@@ -159,5 +165,8 @@ class OrcTables:
             return None
         if table is None or not table.count:
             return None
-        raw = table.lookup(ip)
+        try:
+            raw = table.lookup(ip)
+        except drgn.FaultError:  # the part of the table the search needs is unreadable
+            return None
         return self._decode(raw) if raw is not None else None

@@ -26,7 +26,7 @@ import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, Any, NamedTuple, overload
 
 from pycrash.elfsections import SectionHeader, read_section, section_headers
 
@@ -176,8 +176,7 @@ def _kernel_image_range(sections: list[SectionHeader]) -> tuple[int, int]:
     return start, end
 
 
-@dataclass(frozen=True)
-class KernelColumns:
+class KernelColumns(NamedTuple):
     """crash's kernel symbol table of one vmlinux at link time, one list per column.
 
     ``values`` are link-time values in table order; the KASLR offset applies to those within
@@ -346,8 +345,7 @@ def kernel_symbols(vmlinux: str | os.PathLike[str], kaslr_offset: int) -> Kernel
     return KernelSymbols(kernel_columns(vmlinux), kaslr_offset)
 
 
-@dataclass(frozen=True)
-class ObjectSymbol:
+class ObjectSymbol(NamedTuple):
     """A defined symbol of a relocatable object (a module's .ko), as BFD reports it."""
 
     name: str

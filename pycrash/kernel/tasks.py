@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import struct
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import drgn
 
@@ -67,8 +67,7 @@ class TaskInfo:
         return bool(self.flags & PF_KTHREAD)
 
 
-@dataclasses.dataclass(frozen=True)
-class TaskStates:
+class TaskStates(NamedTuple):
     """The task-state bits as crash derives them from ``task_state_array[]``.
 
     A value of -1 means "this kernel has no such state".
@@ -192,8 +191,7 @@ def _read_task_states(prog: drgn.Program) -> TaskStates:
     return TaskStates(**states)
 
 
-@dataclasses.dataclass(frozen=True)
-class _TaskLayout:
+class _TaskLayout(NamedTuple):
     """Offsets into struct task_struct (and friends) used to decode a task's bytes."""
 
     size: int
@@ -450,8 +448,7 @@ def resolve_task(table: TaskTable, word: str) -> list[TaskInfo]:
 # -- memory usage (crash memory.c get_task_mem_usage) ------------------------------------
 
 
-@dataclasses.dataclass(frozen=True)
-class TaskMemUsage:
+class TaskMemUsage(NamedTuple):
     """A task's resident and virtual size in pages, and %MEM as crash computes it."""
 
     rss: int
@@ -459,8 +456,7 @@ class TaskMemUsage:
     pct_physmem: float
 
 
-@dataclasses.dataclass(frozen=True)
-class _MmLayout:
+class _MmLayout(NamedTuple):
     mm_count: int
     total_vm: int
     rss_stat: int | None  # mm_struct.rss_stat.count[] (atomic_long_t, before 6.2)
