@@ -34,12 +34,12 @@ PHYSICAL_PAGE_MASK = ~0xFFF & memory.PHYSICAL_MASK
 
 def user_top(session: Any) -> int:
     """TASK_SIZE_MAX: 47-bit user space with 4-level paging, 56-bit with 5-level."""
-    return 1 << (56 if session.dump.paging_levels == 5 else 47)
+    return session.dump.layout.user_top
 
 
 def kernel_start(session: Any) -> int:
     """The lowest kernel virtual address: the top half of the 48- or 57-bit address space."""
-    return 0xFF00000000000000 if session.dump.paging_levels == 5 else 0xFFFF800000000000
+    return session.dump.layout.kernel_half
 
 
 def pte_flag_names(pte: int) -> list[str]:

@@ -35,11 +35,6 @@ if TYPE_CHECKING:
 
 __all__ = ["ReadCounter", "create_program", "kernel_half_start", "load_kernel_debuginfo"]
 
-# x86-64 kernel half: the lowest canonical address with the top bit set.  4-level paging has 48
-# virtual address bits, 5-level (LA57) 57.
-KERNEL_HALF_4LEVEL = 0xFFFF800000000000
-KERNEL_HALF_5LEVEL = 0xFF00000000000000
-
 X86_64 = drgn.Platform(
     drgn.Architecture.X86_64,
     drgn.PlatformFlags.IS_64_BIT | drgn.PlatformFlags.IS_LITTLE_ENDIAN,
@@ -58,7 +53,7 @@ class ReadCounter:
 
 def kernel_half_start(dump: Dump) -> int:
     """Start of the kernel half of the virtual address space for this dump's paging mode."""
-    return KERNEL_HALF_5LEVEL if getattr(dump, "paging_levels", 4) == 5 else KERNEL_HALF_4LEVEL
+    return dump.layout.kernel_half
 
 
 def _reason(err: CoreFaultError) -> str:

@@ -23,7 +23,10 @@ from .vmcoreinfo import VmcoreInfo
 __all__ = ["ElfDump", "is_elf", "START_KERNEL_MAP"]
 
 START_KERNEL_MAP = 0xFFFFFFFF80000000  # x86-64 __START_KERNEL_map
-_KERNEL_HALF = 0xFFFF800000000000
+# The 5-level kernel half: the paging mode is not known yet when the ELF headers are read, and
+# with 4-level paging everything from here up to 0xffff800000000000 is non-canonical, so no
+# PT_LOAD lies there; this bound fits both.
+_KERNEL_HALF = 0xFF00000000000000
 _MODULES_END = 0xFFFFFFFFFF000000
 DUMP_ELF_INCOMPLETE = 0x1  # makedumpfile sets e_flags bit 0 on a truncated -E dump
 _NO_PADDR = (1 << 64) - 1

@@ -90,7 +90,15 @@ class Layout:
 
     @property
     def user_top(self) -> int:
+        """TASK_SIZE_MAX: user space has 47 address bits with 4-level paging, 56 with 5."""
         return 1 << (56 if self.levels == 5 else 47)
+
+    @property
+    def kernel_half(self) -> int:
+        """The lowest kernel virtual address, the mirror image of ``user_top``
+        (0xffff800000000000 with 4-level paging, 0xff00000000000000 with 5); crash's
+        IS_KVADDR() bound for its value annotations."""
+        return (1 << 64) - self.user_top
 
     @property
     def vmalloc_size(self) -> int:

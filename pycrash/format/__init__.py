@@ -28,16 +28,14 @@ __all__ = [
     "value_printer",
 ]
 
-# crash's IS_KVADDR on x86-64 (machdep->kvbase): where kernel space starts with 4-level and
-# 5-level (LA57) paging.  gdb is only asked for <symbol> annotations of kernel addresses.
+# The 4-level kernel half, for callers without a session.  gdb is only asked for <symbol>
+# annotations of kernel addresses.
 KERNEL_SPACE_START = 0xFFFF800000000000
-KERNEL_SPACE_START_LA57 = 0xFF00000000000000
 
 
 def kernel_space_start(session: Session) -> int:
-    """The lowest kernel virtual address of the dump's paging mode."""
-    levels = getattr(session.dump, "paging_levels", 4)
-    return KERNEL_SPACE_START_LA57 if levels == 5 else KERNEL_SPACE_START
+    """The lowest kernel virtual address of the dump's paging mode (the core's layout)."""
+    return session.dump.layout.kernel_half
 
 
 def symbolize(prog: drgn.Program, address: int,
