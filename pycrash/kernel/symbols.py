@@ -925,27 +925,8 @@ def _decode_line_rows(program: Any, gdb_state: bool = False) -> list[tuple]:
     rows: list[tuple[int, int, int, bool, bool]] = []
     append = rows.append
 
-    def uleb(pos: int) -> tuple[int, int]:
-        value = shift = 0
-        while True:
-            byte = data[pos]
-            pos += 1
-            value |= (byte & 0x7F) << shift
-            shift += 7
-            if byte < 0x80:
-                return value, pos
-
-    def sleb(pos: int) -> tuple[int, int]:
-        value = shift = 0
-        while True:
-            byte = data[pos]
-            pos += 1
-            value |= (byte & 0x7F) << shift
-            shift += 7
-            if byte < 0x80:
-                if byte & 0x40:
-                    value -= 1 << shift
-                return value, pos
+    # LEB128: pycrash.dwarf's decoders (bounded against garbled runs of continuation bytes)
+    from pycrash.dwarf.encoding import sleb, uleb
 
     address, file_index, line, is_stmt = 0, 1, 1, default_is_stmt
     # gdb_state only: lnp_state_machine's m_discriminator, m_line_has_non_zero_discriminator
@@ -973,7 +954,7 @@ def _decode_line_rows(program: Any, gdb_state: bool = False) -> list[tuple]:
                 nonzero_discriminator = discriminator != 0
             row(False)
         elif opcode == 0:  # extended
-            length, pos = uleb(pos)
+            length, pos = uleb(data, pos)
             sub = data[pos]
             if sub == 1:  # DW_LNE_end_sequence
                 row(True)
@@ -982,22 +963,22 @@ def _decode_line_rows(program: Any, gdb_state: bool = False) -> list[tuple]:
             elif sub == 2:  # DW_LNE_set_address
                 address = int.from_bytes(data[pos + 1:pos + 1 + address_size], "little")
             elif sub == 4:  # DW_LNE_set_discriminator
-                discriminator, _next = uleb(pos + 1)
+                discriminator, _next = uleb(data, pos + 1)
                 nonzero_discriminator |= discriminator != 0
             pos += length
         elif opcode == 1:  # DW_LNS_copy
             row(False)
         elif opcode == 2:  # DW_LNS_advance_pc
-            advance, pos = uleb(pos)
+            advance, pos = uleb(data, pos)
             address += advance * min_inst
         elif opcode == 3:  # DW_LNS_advance_line
-            delta, pos = sleb(pos)
+            delta, pos = sleb(data, pos)
             line += delta
             if delta:
                 nonzero_discriminator = discriminator != 0
         elif opcode == 4:  # DW_LNS_set_file
             switched_from = file_index
-            file_index, pos = uleb(pos)
+            file_index, pos = uleb(data, pos)
             nonzero_discriminator = discriminator != 0
         elif opcode == 6:  # DW_LNS_negate_stmt
             is_stmt = not is_stmt
@@ -1008,7 +989,7 @@ def _decode_line_rows(program: Any, gdb_state: bool = False) -> list[tuple]:
             pos += 2
         else:  # set_column, basic_block, prologue/epilogue flags, isa, unknown: skip args
             for _ in range(std_lengths[opcode - 1] if opcode - 1 < len(std_lengths) else 0):
-                _skipped, pos = uleb(pos)
+                _skipped, pos = uleb(data, pos)
     return rows
 
 
