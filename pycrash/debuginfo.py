@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from pycrash.cachedir import cache_dir
-from pycrash.elfsections import SectionHeader, section_headers
+from pycrash.elfsections import ElfFormatError, SectionHeader, read_section, section_headers
 from pycrash.elfsections import gnu_build_id as _build_id
 from pycrash.errors import SessionError
 
@@ -315,17 +315,20 @@ def elf_symbols(path: str | os.PathLike[str]) -> dict[str, int]:
         symtab = next((s for s in sections if s.type == SHT_SYMTAB), None)
         if symtab is None:
             return {}
-        strtab = sections[symtab.link]
-        f.seek(strtab.offset)
-        strings = f.read(strtab.size)
-        f.seek(symtab.offset)
-        table = f.read(symtab.size)
+        if not 0 < symtab.link < len(sections):
+            raise ElfFormatError(path, None, f".symtab links to no section ({symtab.link})")
+        # read_section refuses a table that runs past the end of the file (a garbled size)
+        strings = read_section(f, sections[symtab.link])
+        table = read_section(f, symtab)
+        table = table[: len(table) - len(table) % 24]  # whole Elf64_Sym entries only
     symbols: dict[str, int] = {}
     for st_name, info, _other, shndx, value, _size in struct.iter_unpack("<IBBHQQ", table):
         # STT_FILE (4) and STT_SECTION (3) entries name files and sections, not symbols;
         # SHN_ABS (0xfff1) values are constants, not addresses.
         if not value or not st_name or (info & 0xF) in (3, 4) or shndx == 0xFFF1:
             continue
+        if st_name >= len(strings):
+            continue  # a name past the string table: garbled, not a symbol
         end = strings.find(b"\0", st_name)
         name = strings[st_name:end].decode("latin-1")
         symbols.setdefault(name, value)

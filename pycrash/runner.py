@@ -485,9 +485,13 @@ def _terminal_progress(stream: TextIO) -> Any:
 
 
 def _is_bad_debuginfo(err: BaseException) -> bool:
-    """drgn's ``BadDataError``: the debug information (not the dump) is malformed."""
+    """drgn's ``BadDataError`` or pycrash's ``ElfFormatError``: the vmlinux or a module
+    object (not the dump) is malformed."""
+    from pycrash.elfsections import ElfFormatError
+
     kind = type(err)
-    return kind.__name__ == "BadDataError" and kind.__module__ in ("_drgn", "drgn")
+    return isinstance(err, ElfFormatError) or (
+        kind.__name__ == "BadDataError" and kind.__module__ in ("_drgn", "drgn"))
 
 
 def _is_drgn_fault(err: BaseException) -> bool:

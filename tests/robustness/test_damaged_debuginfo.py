@@ -286,3 +286,38 @@ def test_read_file_offset_past_the_end_reads_nothing(tmp_path: Path) -> None:
             assert tracemalloc.get_traced_memory()[1] < 1 << 20
         finally:
             tracemalloc.stop()
+
+
+# -- the vmlinux's ELF symbol table (debuginfo.elf_symbols, read before any DWARF) -----------
+def _vmlinux_with_symtab_size(tmp_path: Path, size: int) -> Path:
+    """A copy of the sample vmlinux whose .symtab section header says ``size`` bytes."""
+    vmlinux = testing.vmlinux_path()
+    with open(vmlinux, "rb") as f:
+        index = next(i for i, h in enumerate(section_headers(f)) if h.name == ".symtab")
+        f.seek(0x28)
+        (shoff,) = struct.unpack("<Q", f.read(8))
+    copy = tmp_path / "vmlinux"
+    shutil.copyfile(vmlinux, copy)
+    with open(copy, "r+b") as f:
+        f.seek(shoff + index * 64 + 0x20)  # Elf64_Shdr.sh_size
+        f.write(struct.pack("<Q", size))
+    return copy
+
+
+def test_elf_symbols_refuses_a_symtab_past_the_end_of_the_file(tmp_path: Path) -> None:
+    from pycrash import debuginfo
+
+    damaged = _vmlinux_with_symtab_size(tmp_path, 1 << 62)
+    with pytest.raises(ElfFormatError) as err:
+        debuginfo.elf_symbols(damaged)
+    assert "\n" not in str(err.value) and str(damaged) in str(err.value)
+
+
+def test_elf_symbols_of_a_cut_symtab_are_the_whole_entries(tmp_path: Path) -> None:
+    """A size that is no multiple of an Elf64_Sym keeps the whole entries before it."""
+    from pycrash import debuginfo
+
+    whole = debuginfo.elf_symbols(testing.vmlinux_path())
+    cut = debuginfo.elf_symbols(_vmlinux_with_symtab_size(tmp_path, 24 * 1000 + 7))
+    assert cut and len(cut) < len(whole)
+    assert all(whole[name] == address for name, address in cut.items())
