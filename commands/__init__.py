@@ -21,6 +21,7 @@ BUILTIN_COMMANDS: dict[str, tuple[str, ...]] = {
     "p": ("p", "print", "p/x", "p/d", "p/u", "p/o", "p/t", "p/c", "p/a", "p/z"),
     "ps": ("ps",),
     "rd": ("rd",),
+    "runq": ("runq",),
     "set": ("set",),
     "struct": ("struct", "union", "*"),
     "sym": ("sym",),
