@@ -26,6 +26,7 @@ BUILTIN_COMMANDS: dict[str, tuple[str, ...]] = {
     "struct": ("struct", "union", "*"),
     "sym": ("sym",),
     "sys": ("sys",),
+    "timer": ("timer",),
     "tree": ("tree",),
     "vtop": ("vtop", "ptov", "btop", "ptob"),
     "whatis": ("whatis",),
