@@ -15,6 +15,7 @@ BUILTIN_COMMANDS: dict[str, tuple[str, ...]] = {
     "extend": ("extend",),
     "foreach": ("foreach",),
     "help": ("help",),
+    "irq": ("irq",),
     "list": ("list",),
     "log": ("log",),
     "mod": ("mod",),
