@@ -1,0 +1,69 @@
+"""``timer``: the timer wheel against crash's recordings and the guest's CPU count."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+
+import pytest
+
+from pycrash import testing
+
+SCENARIOS = testing.scenarios()
+_BASE = re.compile(r"^TIMER_BASES\[(\d+)\]\[(BASE_STD|BASE_DEF)\]: [0-9a-f]+$", re.M)
+_ROW = re.compile(r"^  (\d+)\s+(-?\d+)\s+([0-9a-f]{16})\s+([0-9a-f]{16})  <(.*)>$", re.M)
+
+
+def _recorded(scenario: str, command: str) -> str:
+    primary = next(d["name"] for d in testing.manifest(scenario)["dumps"] if d.get("primary"))
+    try:
+        return testing.crash_output(scenario, primary, command)
+    except (KeyError, LookupError, FileNotFoundError) as exc:
+        pytest.skip(f"no crash recording of {command!r}: {exc}")
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_timer_has_a_base_per_guest_cpu(scenario: str, run) -> None:
+    text = run("timer", scenario)
+    cpus = sorted({int(cpu) for cpu, _ in _BASE.findall(text)})
+    assert cpus == list(range(testing.manifest(scenario)["cpus"]))
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_timer_rows_are_crash_rows(scenario: str, run) -> None:
+    """Every timer crash found, with its expiry, TTE and function, in crash's order."""
+    assert _ROW.findall(run("timer", scenario)) == _ROW.findall(_recorded(scenario, "timer"))
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_timer_c_is_crash_block_of_that_cpu(scenario: str, run) -> None:
+    whole = _recorded(scenario, "timer")
+    header = whole[:whole.index("TIMER_BASES[0]")]
+    cpu1 = whole[whole.index("TIMER_BASES[1]"):]
+    assert run("timer -C 1", scenario) == header + cpu1
+
+
+def test_timer_json_matches_crash(sample_session) -> None:
+    from pycrash.api import registry
+    from pycrash.runner import Runner
+
+    out = io.StringIO()
+    assert Runner(sample_session("la57"), registry, stdout=out, json=True).execute("timer") == 0
+    record = json.loads(out.getvalue())
+    crash = _recorded("la57", "timer")
+    assert record["jiffies"] == int(crash.splitlines()[1])
+    rows = [(str(t["expires"]), str(t["tte"]), f"{t['address']:016x}", f"{t['function']:016x}",
+             t["symbol"]) for b in record["bases"] for t in b["timers"]]
+    assert rows == _ROW.findall(crash)
+
+
+def test_timer_r_is_refused_in_one_line(sample_session) -> None:
+    from pycrash.api import registry
+    from pycrash.runner import Runner
+
+    out, err = io.StringIO(), io.StringIO()
+    assert Runner(sample_session("sysrq"), registry, stdout=out, stderr=err).execute(
+        "timer -r") == 1
+    assert len((out.getvalue() + err.getvalue()).strip().splitlines()) == 1
+    assert "-r" in err.getvalue()
