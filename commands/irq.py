@@ -41,7 +41,7 @@ class Irq(Command):
        -u   dump data for in-use IRQs only.
        -d   dump the intel interrupt descriptor table (not supported by pycrash).
        -b   dump bottom half data.
-       -a   dump cpu affinity for in-use IRQs (not supported by pycrash).
+       -a   dump cpu affinity for in-use IRQs.
        -s   dump the kernel irq stats; if no cpu specified with -c, the
             irq stats of all cpus will be displayed.
    -c cpu   only usable with the -s option, dump the irq stats of the
@@ -64,8 +64,6 @@ class Irq(Command):
         if args.idt:
             raise CommandError("-d option (the interrupt descriptor table) is not supported "
                                "by pycrash")
-        if args.affinity:
-            raise CommandError("-a option (cpu affinity) is not supported by pycrash")
         if args.cpus and len(args.cpus) > 1:
             raise CommandError("only one -c option allowed")
         prog = ctx.session.prog
@@ -73,6 +71,15 @@ class Irq(Command):
             if args.bottom:
                 return self._softirqs(ctx, prog)
             count = nr_irqs(prog)
+            if args.affinity:
+                from pycrash.kernel.tasks import task_table
+
+                ncpus = task_table(prog).cpus
+                descs = irq_descs(prog, [], ncpus)
+                if any(d.affinity is None for d in descs.values()):
+                    raise CommandError("-a option not supported or applicable on this "
+                                       "architecture or kernel")
+                return IrqData("affinity", list(range(count)), descs, list(range(ncpus)))
             if args.stats:
                 from pycrash.kernel.tasks import task_table
 
@@ -127,6 +134,16 @@ class Irq(Command):
             out.write(f"{line} {names}\n")
 
     @staticmethod
+    def _render_affinity(out: Any, data: IrqData) -> None:
+        out.write("IRQ NAME                 AFFINITY\n")
+        for irq in data.irqs:
+            desc = data.descs.get(irq)
+            if desc is None or not desc.actions:
+                continue
+            names = ",".join(name for _, name in desc.actions if name is not None)
+            out.write(f"{irq:3d} {names:<20s} {_cpu_ranges(desc.affinity or [])}\n")
+
+    @staticmethod
     def _render_list(out: Any, data: IrqData) -> None:
         out.write(f" IRQ  {_center_ljust('IRQ_DESC/_DATA', 16)}  "
                   f"{_center_ljust('IRQACTION', 16)}  NAME\n")
@@ -162,10 +179,12 @@ class Irq(Command):
             desc = data.descs.get(irq)
             if desc is None:
                 continue
-            if data.mode == "stats" and not desc.actions:
+            if data.mode in ("stats", "affinity") and not desc.actions:
                 continue
             row = {"irq": irq, "irq_desc": desc.address, "chip": desc.chip, "flow": desc.flow,
                    "actions": [{"irqaction": a, "name": n} for a, n in desc.actions]}
+            if data.mode == "affinity":
+                row["affinity"] = desc.affinity
             if data.mode == "stats":
                 row["counts"] = {str(cpu): desc.counts.get(cpu, 0) for cpu in data.cpus}
             rows.append(row)
@@ -180,3 +199,14 @@ def _irq_number(word: str, count: int) -> int:
     if irq >= count:
         raise CommandError(f"invalid IRQ value: {irq}  ({count - 1} max)")
     return irq
+
+
+def _cpu_ranges(cpus: list[int]) -> str:
+    """crash's display_cpu_affinity(): "0-1", "0,2-3"."""
+    parts: list[tuple[int, int]] = []
+    for cpu in cpus:
+        if parts and parts[-1][1] == cpu - 1:
+            parts[-1] = (parts[-1][0], cpu)
+        else:
+            parts.append((cpu, cpu))
+    return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in parts)

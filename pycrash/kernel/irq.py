@@ -43,6 +43,7 @@ class IrqDesc:
     chip: str | None  # irq_data.chip->name
     flow: str | None  # irq_desc.name
     counts: dict[int, int]  # cpu -> kstat_irqs
+    affinity: list[int] | None = None  # the CPUs of its affinity mask (irq -a)
 
 
 def nr_irqs(prog: drgn.Program) -> int:
@@ -127,8 +128,27 @@ def _actions(prog: drgn.Program, first: int) -> list[tuple[int, str | None]]:
     return actions
 
 
-def irq_descs(prog: drgn.Program, cpus: list[int]) -> dict[int, IrqDesc]:
-    """IRQ number -> its descriptor, with the counts of ``cpus``."""
+def _affinity(desc: drgn.Object, ncpus: int) -> list[int] | None:
+    """The CPUs in the descriptor's affinity mask, below ``ncpus``:
+    ``irq_common_data.affinity`` since 4.8, ``irq_data.affinity`` before, a
+    ``cpumask_var_t`` (a pointer with CONFIG_CPUMASK_OFFSTACK, else a one-element array)."""
+    from pycrash.kernel.masks import mask_bits
+
+    for holder in ("irq_common_data", "irq_data"):
+        if desc.type_.type.has_member(holder) and \
+                getattr(desc, holder).type_.has_member("affinity"):
+            mask = getattr(desc, holder).affinity
+            break
+    else:
+        return None
+    if mask.type_.unaliased_kind() in (drgn.TypeKind.POINTER, drgn.TypeKind.ARRAY):
+        mask = mask[0]
+    return mask_bits(mask.bits, ncpus)
+
+
+def irq_descs(prog: drgn.Program, cpus: list[int], ncpus: int = 0) -> dict[int, IrqDesc]:
+    """IRQ number -> its descriptor, with the counts of ``cpus`` (and, when ``ncpus`` is
+    given, its affinity among the first ``ncpus`` CPUs)."""
     result: dict[int, IrqDesc] = {}
     for address in _desc_addresses(prog):
         desc = drgn.Object(prog, "struct irq_desc *", address)
@@ -146,6 +166,7 @@ def irq_descs(prog: drgn.Program, cpus: list[int]) -> dict[int, IrqDesc]:
                 flow=_string(prog, desc.name.value_()) if desc.type_.type.has_member("name")
                 else None,
                 counts=counts,
+                affinity=_affinity(desc, ncpus) if ncpus else None,
             )
         except drgn.FaultError:
             continue

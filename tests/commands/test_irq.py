@@ -60,6 +60,20 @@ def test_irq_lists_every_irq_and_names_crash_in_use_ones(scenario: str, run) -> 
     assert set(crash) <= set(in_use) < set(numbers)
 
 
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_irq_a_lists_crash_in_use_irqs_with_guest_cpus(scenario: str, run) -> None:
+    lines = run("irq -a", scenario).splitlines()
+    assert lines[0] == "IRQ NAME                 AFFINITY"
+    crash = {int(irq): name for irq, _, _, name in _STATS.findall(_recorded(scenario, "irq -s"))}
+    rows = {int(line[:3]): line[4:24].rstrip() for line in lines[1:]}
+    assert rows == crash
+    cpus = testing.manifest(scenario)["cpus"]
+    for line in lines[1:]:
+        for part in line[25:].split(","):
+            low, _, high = part.partition("-")
+            assert 0 <= int(low) <= int(high or low) < cpus
+
+
 def test_irq_b_names_the_timer_softirq(run) -> None:
     text = run("irq -b", "oops")
     assert text.splitlines()[0] == "SOFTIRQ_VEC      ACTION     "
@@ -83,7 +97,6 @@ def test_irq_json_has_the_descriptors(sample_session) -> None:
 
 @pytest.mark.parametrize(("command", "word"), [
     ("irq 100000", "invalid IRQ value: 100000"),
-    ("irq -a", "-a"),
     ("irq -d", "-d"),
 ])
 def test_irq_refusals_are_one_line(sample_session, command: str, word: str) -> None:
