@@ -58,12 +58,17 @@ def test_timer_json_matches_crash(sample_session) -> None:
     assert rows == _ROW.findall(crash)
 
 
-def test_timer_r_is_refused_in_one_line(sample_session) -> None:
-    from pycrash.api import registry
-    from pycrash.runner import Runner
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_timer_r_holds_the_sleeping_shell_loop_hrtimer(scenario: str, run, sample_session) -> None:
+    """The guest's ``sleep`` role sleeps in nanosleep(): an ``hrtimer_sleeper`` on its kernel
+    stack, queued with ``hrtimer_wakeup``, on some CPU's CLOCK_MONOTONIC base."""
+    from pycrash.kernel.tasks import task_table
 
-    out, err = io.StringIO(), io.StringIO()
-    assert Runner(sample_session("sysrq"), registry, stdout=out, stderr=err).execute(
-        "timer -r") == 1
-    assert len((out.getvalue() + err.getvalue()).strip().splitlines()) == 1
-    assert "-r" in err.getvalue()
+    roles = testing.manifest(scenario)["ground_truth"]["roles"]
+    (sleeper,) = task_table(sample_session(scenario).prog).pid(roles["sleep"])
+    text = run("timer -r", scenario)
+    cpus = re.findall(r"^CPU: (\d+)  HRTIMER_CPU_BASE: [0-9a-f]+$", text, re.M)
+    assert [int(c) for c in cpus] == list(range(testing.manifest(scenario)["cpus"]))
+    wakeups = [int(a, 16) for a in re.findall(
+        r"^\s+\d+\s+\d+\s+-?\d+  ([0-9a-f]{16})  [0-9a-f]{16}  <hrtimer_wakeup>$", text, re.M)]
+    assert any(sleeper.stack <= a < sleeper.stack + 16384 for a in wakeups)
