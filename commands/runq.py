@@ -108,9 +108,7 @@ class Runq(Command):
             if args.debug:
                 return self._on_rq(prog, table, cpus)
             if args.groups:
-                # crash needs task_group.cfs_rq (CONFIG_FAIR_GROUP_SCHED) or .rt_rq
-                raise CommandError("-g option not supported or applicable on this "
-                                   "architecture or kernel")
+                raise CommandError(_groups_refusal(prog))
             return self._queues(ctx, prog, table, cpus)
         except SchedError as err:
             raise CommandError(str(err)) from None
@@ -240,3 +238,18 @@ def _queued(out: Any, data: RunqData, rows: list[QueuedTask]) -> None:
 def _log10(value: int) -> int:
     """crash's __log10ul(): the number of decimal digits (1 for 0)."""
     return len(str(value))
+
+
+def _groups_refusal(prog: drgn.Program) -> str:
+    """Why ``-g`` does not run: crash's words when the kernel has no task groups to show
+    (``task_group.cfs_rq`` needs CONFIG_FAIR_GROUP_SCHED, ``.rt_rq`` CONFIG_RT_GROUP_SCHED),
+    else pycrash's own limit."""
+    try:
+        group = prog.type("struct task_group")
+        grouped = group.has_member("parent") and (group.has_member("cfs_rq")
+                                                  or group.has_member("rt_rq"))
+    except LookupError:
+        grouped = False
+    if not grouped:
+        return "-g option not supported or applicable on this architecture or kernel"
+    return "-g option (tasks by task group) is not supported by pycrash"
