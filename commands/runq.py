@@ -149,10 +149,14 @@ class Runq(Command):
         return data
 
     def render(self, ctx: CommandContext, data: RunqData) -> None:
+        if data.mode == "queues":
+            self._render_queues(ctx, data)
+            return
         getattr(self, f"_render_{data.mode}")(ctx.out, data)
 
     @staticmethod
-    def _render_queues(out: Any, data: RunqData) -> None:
+    def _render_queues(ctx: CommandContext, data: RunqData) -> None:
+        out = ctx.out
         for n, rq in enumerate(data.queues):
             out.write(f"{chr(10) if n else ''}CPU {rq.cpu} RUNQUEUE: {rq.address:x}\n")
             out.write(f"  CURRENT: {_task_line(data.tasks.get(rq.curr), rq.curr)}\n")
@@ -163,7 +167,8 @@ class Runq(Command):
             if rq.duplicate is not None:
                 out.write(f"runq: WARNING: duplicate CFS runqueue node: task {rq.duplicate:x}\n")
             for stop in rq.stops:
-                out.write(f"runq: WARNING: {stop}\n")
+                out.flush()
+                ctx.warn(stop)
 
     @staticmethod
     def _render_timestamps(out: Any, data: RunqData) -> None:

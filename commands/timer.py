@@ -108,7 +108,7 @@ class Timer(Command):
 
     def render(self, ctx: CommandContext, data: TimerData | HrTimerData) -> None:
         if isinstance(data, HrTimerData):
-            self._render_hrtimers(ctx.out, data)
+            self._render_hrtimers(ctx, data)
             return
         out = ctx.out
         flen = max(len(str(data.jiffies)), len("JIFFIES"))
@@ -128,16 +128,17 @@ class Timer(Command):
             if not base.timers:
                 out.write("  (none)\n")
             for stop in base.stops:
-                out.write(f"timer: WARNING: {stop}\n")
+                ctx.warn(stop)
 
     @staticmethod
-    def _render_hrtimers(out: Any, data: HrTimerData) -> None:
+    def _render_hrtimers(ctx: CommandContext, data: HrTimerData) -> None:
+        out = ctx.out
         for n, cpu in enumerate(data.cpus):
             out.write(f"{chr(10) if n else ''}CPU: {cpu.cpu}  HRTIMER_CPU_BASE: {cpu.address:x}\n")
             for i, clock in enumerate(cpu.clocks):
                 if i:
                     out.write("\n")
-                _render_clock(out, data, clock)
+                _render_clock(ctx, data, clock)
 
     def to_json(self, ctx: CommandContext, data: TimerData | HrTimerData) -> Any:
         if isinstance(data, HrTimerData):
@@ -171,15 +172,16 @@ def _symstr(ctx: CommandContext, address: int) -> str:
     return f"{sym.name}+{offset}" if offset else sym.name
 
 
-def _render_clock(out: Any, data: HrTimerData, clock: HrClockBase) -> None:
+def _render_clock(ctx: CommandContext, data: HrTimerData, clock: HrClockBase) -> None:
     """crash's dump_hrtimer_clock_base() and dump_active_timers()."""
+    out = ctx.out
     if clock.clock is not None:
         name = f"  [{data.functions[clock.clock]}]"
     else:
         name = f"  [{clock.clock_name}]" if clock.clock_name else ""
     out.write(f"  CLOCK: {clock.index}  HRTIMER_CLOCK_BASE: {clock.address:x}{name}\n")
     for stop in clock.stops:
-        out.write(f"timer: WARNING: {stop}\n")
+        ctx.warn(stop)
     if not clock.timers:
         out.write("  (empty)\n")
         return

@@ -108,3 +108,33 @@ def test_runq_refusals_are_one_line(sample_session, command: str, message: str) 
     assert Runner(sample_session("sysrq"), registry, stdout=out, stderr=err).execute(
         command) == 1
     assert (out.getvalue() + err.getvalue()).strip() == message
+
+
+def test_runq_on_a_looping_cfs_tree(capsys) -> None:
+    """A CFS rb_node whose rb_left points at itself: one warning naming it, and the command
+    still prints every CPU's queue."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "robustness"))
+    from overlay import overlay_session, u64
+
+    from pycrash.api import registry
+    from pycrash.runner import Runner
+
+    session, overlay = overlay_session("oops", "zlib31")
+    try:
+        prog = session.prog
+        rq1 = re.search(r"^CPU 1 RUNQUEUE: ([0-9a-f]+)", _recorded("oops", "runq"), re.M)
+        from drgn import offsetof
+
+        timeline = offsetof(prog.type("struct rq"), "cfs.tasks_timeline")
+        root = prog.read_u64(int(rq1.group(1), 16) + timeline)  # its rb_root.rb_node
+        overlay.patches[root + 16] = u64(root)  # rb_left
+        out = io.StringIO()
+        assert Runner(session, registry, stdout=out).execute("runq") == 0
+    finally:
+        session.close()
+    assert [cpu for cpu, _ in _BLOCK.findall(out.getvalue())] == ["0", "1"]
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "WARNING" in line]
+    assert len(warnings) == 1 and f"{root:x}" in warnings[0] and "loop" in warnings[0]

@@ -72,3 +72,29 @@ def test_timer_r_holds_the_sleeping_shell_loop_hrtimer(scenario: str, run, sampl
     wakeups = [int(a, 16) for a in re.findall(
         r"^\s+\d+\s+\d+\s+-?\d+  ([0-9a-f]{16})  [0-9a-f]{16}  <hrtimer_wakeup>$", text, re.M)]
     assert any(sleeper.stack <= a < sleeper.stack + 16384 for a in wakeups)
+
+
+def test_timer_on_a_looping_timer_chain(capsys) -> None:
+    """A timer whose ``entry.next`` points at itself: the chain walk stops with one warning
+    naming it, and every timer crash listed is still printed."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "robustness"))
+    from overlay import overlay_session, u64
+
+    from pycrash.api import registry
+    from pycrash.runner import Runner
+
+    session, overlay = overlay_session("sysrq", "zlib31")
+    try:
+        crash = _recorded("sysrq", "timer")
+        first = int(_ROW.findall(crash)[0][2], 16)  # struct timer_list; entry.next is at 0
+        overlay.patches[first] = u64(first)
+        out = io.StringIO()
+        assert Runner(session, registry, stdout=out).execute("timer") == 0
+    finally:
+        session.close()
+    assert _ROW.findall(out.getvalue()) == _ROW.findall(crash)
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "WARNING" in line]
+    assert len(warnings) == 1 and f"{first:x}" in warnings[0] and "loop" in warnings[0]
