@@ -10,20 +10,28 @@ import drgn
 from pycrash.commands.ps import _center_ljust, _center_rjust
 
 from pycrash.api import Arg, Command, CommandContext, CommandError, register
-from pycrash.kernel.irq import IrqDesc, IrqError, irq_descs, nr_irqs, softirq_actions
+from pycrash.kernel.irq import (
+    IrqDesc,
+    IrqError,
+    idt_handlers,
+    irq_descs,
+    nr_irqs,
+    softirq_actions,
+)
 
 _UNUSED = _center_ljust("(unused)", 16)
 
 
 @dataclasses.dataclass
 class IrqData:
-    mode: str  # "list", "stats", "softirqs"
+    mode: str  # "list", "stats", "affinity", "softirqs", "idt"
     irqs: list[int] = dataclasses.field(default_factory=list)  # IRQ numbers to show
     descs: dict[int, IrqDesc] = dataclasses.field(default_factory=dict)
     cpus: list[int] = dataclasses.field(default_factory=list)
     in_use: bool = False
     softirqs: list[tuple[int, int, str, str | None]] = dataclasses.field(
         default_factory=list)  # (index, action, symbol, module)
+    gates: list[tuple[int, str]] = dataclasses.field(default_factory=list)  # (handler, text)
 
 
 @register
@@ -39,7 +47,7 @@ class Irq(Command):
 
     index   a valid IRQ index.
        -u   dump data for in-use IRQs only.
-       -d   dump the intel interrupt descriptor table (not supported by pycrash).
+       -d   dump the intel interrupt descriptor table.
        -b   dump bottom half data.
        -a   dump cpu affinity for in-use IRQs.
        -s   dump the kernel irq stats; if no cpu specified with -c, the
@@ -61,13 +69,12 @@ class Irq(Command):
     )
 
     def run(self, ctx: CommandContext, args: Any) -> IrqData:
-        if args.idt:
-            raise CommandError("-d option (the interrupt descriptor table) is not supported "
-                               "by pycrash")
         if args.cpus and len(args.cpus) > 1:
             raise CommandError("only one -c option allowed")
         prog = ctx.session.prog
         try:
+            if args.idt:
+                return self._idt(ctx, prog)
             if args.bottom:
                 return self._softirqs(ctx, prog)
             count = nr_irqs(prog)
@@ -99,6 +106,36 @@ class Irq(Command):
             raise CommandError(str(err)) from None
         except (drgn.FaultError, LookupError) as err:
             raise CommandError(f"cannot read the interrupt descriptors: {err}") from None
+
+    @staticmethod
+    def _idt(ctx: CommandContext, prog: drgn.Program) -> IrqData:
+        """crash's x86_64_display_idt_table(): each gate's handler as value_to_symstr(), or
+        its address and the symbol of the same physical page's direct-map alias."""
+        from pycrash.kernel.memory import page_offset_base
+        from pycrash.kernel.symbols import symbol_table
+
+        table = symbol_table(ctx.session)
+
+        def symstr(address: int) -> str:
+            found = table.value_search(address)
+            if found is None:
+                return ""
+            return f"{found[0].name}+{found[1]}" if found[1] else found[0].name
+
+        data = IrqData("idt")
+        for address in idt_handlers(prog):
+            text = symstr(address)
+            if not text:
+                text = f"{address:016x}"
+                try:
+                    alias = page_offset_base(ctx.session) + \
+                        ctx.session.dump.translate(address).paddr
+                except Exception:  # noqa: BLE001 - unmapped: the address alone, as crash
+                    alias = None
+                if alias is not None and symstr(alias):
+                    text += f"  <{symstr(alias)}>"
+            data.gates.append((address, text))
+        return data
 
     @staticmethod
     def _softirqs(ctx: CommandContext, prog: drgn.Program) -> IrqData:
@@ -163,6 +200,11 @@ class Irq(Command):
             out.write(line + "\n")
 
     @staticmethod
+    def _render_idt(out: Any, data: IrqData) -> None:
+        for i, (_, text) in enumerate(data.gates):
+            out.write(f"{' ' * (2 if i < 10 else 1 if i < 100 else 0)}[{i}] {text}\n")
+
+    @staticmethod
     def _render_softirqs(out: Any, data: IrqData) -> None:
         out.write(f"SOFTIRQ_VEC {_center_rjust('ACTION', 16)}\n")
         for index, action, symbol, module in data.softirqs:
@@ -171,6 +213,8 @@ class Irq(Command):
             out.write(f"    [{index}]{pad} {action:16x}  <{symbol}>{tail}\n")
 
     def to_json(self, ctx: CommandContext, data: IrqData) -> Any:
+        if data.mode == "idt":
+            return [{"vector": i, "handler": a, "text": t} for i, (a, t) in enumerate(data.gates)]
         if data.mode == "softirqs":
             return [{"index": i, "action": a, "symbol": s, "module": m}
                     for i, a, s, m in data.softirqs]

@@ -25,7 +25,7 @@ import drgn
 
 from pycrash.kernel.native_helpers import per_cpu_ptr
 
-__all__ = ["IrqDesc", "IrqError", "irq_descs", "nr_irqs", "softirq_actions"]
+__all__ = ["IrqDesc", "IrqError", "idt_handlers", "irq_descs", "nr_irqs", "softirq_actions"]
 
 # Bound on an irqaction chain: a shared IRQ has a handful of actions, never thousands.
 MAX_ACTIONS = 1024
@@ -181,3 +181,25 @@ def softirq_actions(prog: drgn.Program) -> list[tuple[int, int]]:
         raise IrqError("bottom-half option not supported") from None
     return [(i, vec[i].action.value_()) for i in range(vec.type_.length or 0)
             if vec[i].action.value_()]
+
+
+def idt_handlers(prog: drgn.Program) -> list[int]:
+    """The handler address of each of the 256 x86-64 IDT gates in ``idt_table``.
+
+    A 16-byte ``struct gate_struct`` (arch/x86/include/asm/desc_defs.h) splits the address
+    into ``offset_low`` (bits 0-15, bytes 0-1), ``offset_middle`` (bits 16-31, bytes 6-7)
+    and ``offset_high`` (bits 32-63, bytes 8-11)."""
+    try:
+        size = prog.type("struct gate_struct").size
+        table = prog.symbol("idt_table").address
+    except LookupError:
+        raise IrqError("-d option not supported or applicable on this architecture or "
+                       "kernel") from None
+    raw = prog.read(table, size * 256)
+    handlers = []
+    for i in range(256):
+        low = int.from_bytes(raw[i * size:i * size + 8], "little")
+        high = int.from_bytes(raw[i * size + 8:i * size + 16], "little")
+        handlers.append((high << 32 & 0xFFFFFFFF00000000) | (low & 0xFFFF)
+                        | (low >> 32 & 0xFFFF0000))
+    return handlers

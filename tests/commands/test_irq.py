@@ -81,6 +81,17 @@ def test_irq_b_names_the_timer_softirq(run) -> None:
     assert re.search(r"^    \[1\]     [0-9a-f]{16}  <run_timer_softirq>$", text, re.M)
 
 
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_irq_d_has_the_exception_vectors(scenario: str, run) -> None:
+    lines = run("irq -d", scenario).splitlines()
+    assert [int(re.match(r"\s*\[(\d+)\]", line).group(1)) for line in lines] == list(range(256))
+    # arch/x86/include/asm/trapnr.h: X86_TRAP_DE 0, X86_TRAP_NMI 2, X86_TRAP_PF 14; their
+    # idtentry stubs are asm_exc_<name> (arch/x86/include/asm/idtentry.h, 5.8+)
+    assert lines[0] == "  [0] asm_exc_divide_error"
+    assert lines[2] == "  [2] asm_exc_nmi"
+    assert lines[14] == " [14] asm_exc_page_fault"
+
+
 def test_irq_json_has_the_descriptors(sample_session) -> None:
     from pycrash.api import registry
     from pycrash.runner import Runner
@@ -97,7 +108,6 @@ def test_irq_json_has_the_descriptors(sample_session) -> None:
 
 @pytest.mark.parametrize(("command", "word"), [
     ("irq 100000", "invalid IRQ value: 100000"),
-    ("irq -d", "-d"),
 ])
 def test_irq_refusals_are_one_line(sample_session, command: str, word: str) -> None:
     from pycrash.api import registry
