@@ -70,7 +70,8 @@ class Runq(Command):
      -m  Display the amount of time that the active task on each cpu has been
          running, expressed in a format consisting of days, hours, minutes,
          seconds and milliseconds.
-     -g  Display tasks hierarchically by task_group (not supported by pycrash).
+     -g  Display tasks hierarchically by task_group (pycrash: refused, as by crash
+         on kernels without group scheduling; not yet shown on kernels with it).
      -d  Display the tasks whose task_struct.on_rq is set, by the cpu they last
          ran on, whichever queue they are on.
  -c cpu  restrict the output to the run queue data of one or more CPUs,
