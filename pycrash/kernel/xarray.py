@@ -21,7 +21,7 @@ from collections.abc import Iterator
 
 import drgn
 
-__all__ = ["idr_entries"]
+__all__ = ["idr_entries", "xarray_entries"]
 
 XA_ZERO_ENTRY = 1030  # xa_mk_internal(257)
 
@@ -81,3 +81,9 @@ def idr_entries(idr: drgn.Object) -> Iterator[int]:
 
     for _, entry in idr_for_each(idr.address_of_()):
         yield entry.value_()
+
+
+def xarray_entries(xa: drgn.Object) -> Iterator[int]:
+    """Every pointer stored in the ``struct xarray`` ``xa`` (a radix tree root since 4.20),
+    as an address, in index order."""
+    yield from _xarray_entries(xa)
