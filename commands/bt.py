@@ -396,13 +396,9 @@ def _symbol_string(session: Any, value: int) -> str | None:
     from pycrash.kernel.symbols import symbol_table
 
     try:
-        found = symbol_table(session).value_search(value)
+        return symbol_table(session).symstr(value)
     except Exception:  # noqa: BLE001
         return None
-    if not found:
-        return None
-    sym, offset = found
-    return f"{sym.name}+{offset}" if offset else sym.name
 
 
 def _stackless(trace: Backtrace) -> bool:

@@ -128,14 +128,7 @@ def _symbol_text(ctx: CommandContext, value: int) -> str | None:
     """crash's value_to_symstr for a word, when it is in the kernel symbol range."""
     from pycrash.kernel.symbols import symbol_table
 
-    table = symbol_table(ctx.session)
-    if not table.in_ksymbol_range(value):
-        return None
-    found = table.value_search(value)
-    if found is None:
-        return None
-    sym, offset = found
-    return f"{sym.name}+{offset}" if offset else sym.name
+    return symbol_table(ctx.session).symstr(value)
 
 
 def _slab_text(ctx: CommandContext, value: int, level: int) -> str | None:

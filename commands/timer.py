@@ -165,11 +165,7 @@ def _symstr(ctx: CommandContext, address: int) -> str:
     """crash's value_to_symstr(): ``name`` or ``name+offset``, "" outside the symbols."""
     from pycrash.kernel.symbols import symbol_table
 
-    found = symbol_table(ctx.session).value_search(address)
-    if found is None:
-        return ""
-    sym, offset = found
-    return f"{sym.name}+{offset}" if offset else sym.name
+    return symbol_table(ctx.session).symstr(address) or ""
 
 
 def _render_clock(ctx: CommandContext, data: HrTimerData, clock: HrClockBase) -> None:

@@ -556,6 +556,15 @@ class SymbolTable:
         sym = kernel[i - 1]
         return sym, address - sym.address
 
+    def symstr(self, address: int) -> str | None:
+        """crash's ``value_to_symstr()`` in its default (decimal) radix: ``name`` or
+        ``name+offset`` of the symbol containing ``address``; None outside the symbols."""
+        found = self.value_search(address)
+        if found is None:
+            return None
+        sym, offset = found
+        return f"{sym.name}+{offset}" if offset else sym.name
+
     def _module_search(self, ms: ModuleSymbols, address: int) -> tuple[Symbol, int] | None:
         symbols = ms.symbols
         last = None
