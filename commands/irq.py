@@ -7,9 +7,9 @@ import dataclasses
 from typing import Any
 
 import drgn
-from pycrash.commands.ps import _center_ljust, _center_rjust
 
 from pycrash.api import Arg, Command, CommandContext, CommandError, register
+from pycrash.format.columns import center
 from pycrash.kernel.irq import (
     IrqDesc,
     IrqError,
@@ -19,7 +19,7 @@ from pycrash.kernel.irq import (
     softirq_actions,
 )
 
-_UNUSED = _center_ljust("(unused)", 16)
+_UNUSED = center("(unused)", 16)
 
 
 @dataclasses.dataclass
@@ -182,13 +182,13 @@ class Irq(Command):
 
     @staticmethod
     def _render_list(out: Any, data: IrqData) -> None:
-        out.write(f" IRQ  {_center_ljust('IRQ_DESC/_DATA', 16)}  "
-                  f"{_center_ljust('IRQACTION', 16)}  NAME\n")
+        out.write(f" IRQ  {center('IRQ_DESC/_DATA', 16)}  "
+                  f"{center('IRQACTION', 16)}  NAME\n")
         for irq in data.irqs:
             desc = data.descs.get(irq)
             if desc is None and data.in_use:
                 continue
-            line = f"{_center_rjust(str(irq), 4)}  "
+            line = f"{center(str(irq), 4, right=True)}  "
             line += f"{desc.address:x}  " if desc else f"{_UNUSED}  "
             actions = desc.actions if desc else []
             if not actions:
@@ -206,7 +206,7 @@ class Irq(Command):
 
     @staticmethod
     def _render_softirqs(out: Any, data: IrqData) -> None:
-        out.write(f"SOFTIRQ_VEC {_center_rjust('ACTION', 16)}\n")
+        out.write(f"SOFTIRQ_VEC {center('ACTION', 16, right=True)}\n")
         for index, action, symbol, module in data.softirqs:
             pad = " " * (4 if index < 10 else 3)
             tail = f"  [{module}]" if module else ""

@@ -18,18 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pycrash.api import Arg, Command, CommandContext, CommandError, Complete, register
+from pycrash.format.columns import center
 from pycrash.kernel.symbols import ModuleSymbols, invalidate_symbol_table, symbol_table
 
 USAGE = "mod -s module [objfile] | -d module | -S [directory] [-D|-t|-r|-R|-o|-g]"
-
-
-def center(text: str, width: int, right: bool = False) -> str:
-    """crash's ``mkstring(..., CENTER|LJUST/RJUST)``: odd padding goes right (LJUST) or left."""
-    extra = width - len(text)
-    if extra <= 0:
-        return text
-    left = extra // 2 + (extra % 2 if right else 0)
-    return " " * left + text + " " * (extra - left)
 
 
 @dataclass

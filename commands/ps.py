@@ -8,7 +8,8 @@ from typing import Any
 import drgn
 
 from pycrash.api import Arg, Command, CommandContext, CommandError, Complete, register
-from pycrash.kernel.tasks import TaskInfo, TaskTable, task_mem_usage, task_table
+from pycrash.format.columns import center, translate_nanoseconds
+from pycrash.kernel.tasks import TaskInfo, TaskTable, task_last_run, task_mem_usage, task_table
 
 _EXCLUSIVE = "-a, -t, -c, -p, -g, -l, -m, -S, -r and -A flags are all mutually-exclusive"
 _USAGE = """\
@@ -279,12 +280,12 @@ class Ps(Command):
         if data.header:
             column = "KSTACKP".center(16) if data.kstackp else "TASK".center(16)
             if data.kstackp:
-                column = _center_rjust("KSTACKP", 16)
+                column = center("KSTACKP", 16, right=True)
             out.write(f"      PID    PPID  CPU {column}  ST  %MEM      VSZ      RSS  COMM\n")
         for row in data.rows:
             marker = "> " if row.active else "  "
             if data.kstackp:
-                pointer = f"{row.kstackp:16x}" if row.kstackp else _center_rjust("--", 16)
+                pointer = f"{row.kstackp:16x}" if row.kstackp else center("--", 16, right=True)
             else:
                 pointer = f"{row.task:16x}"
             pct = f"{row.pct_mem:.1f}"
@@ -340,13 +341,13 @@ class Ps(Command):
             out.write(task_header(info) + "\n")
             if limits is None:
                 continue
-            out.write(f"  {'RLIMIT':>{width}s}   {_center_rjust('CURRENT', 11)}   "
-                      f"{_center_rjust('MAXIMUM', 11)}\n")
+            out.write(f"  {'RLIMIT':>{width}s}   {center('CURRENT', 11, right=True)}   "
+                      f"{center('MAXIMUM', 11, right=True)}\n")
             for i, (cur, maximum) in enumerate(limits):
                 name = _RLIMIT_NAMES[i] if i < len(_RLIMIT_NAMES) else "(unknown)"
                 out.write(f"  {name:>{width}s}   {_rlim(cur)}   ")
                 out.write(("(unlimited)" if maximum == _RLIM_INFINITY
-                           else _center_ljust(str(maximum), 11)) + "\n")
+                           else center(str(maximum), 11)) + "\n")
             out.write("\n")
 
     def to_json(self, ctx: CommandContext, data: PsData) -> Any:
@@ -357,43 +358,12 @@ class Ps(Command):
         return super().to_json(ctx, data.rows)
 
 
-def _last_run(prog: drgn.Program, info: TaskInfo) -> int:
-    """crash's task_last_run(): sched_info.last_arrival (or the older last_run/timestamp)."""
-    task = drgn.Object(prog, "struct task_struct *", info.task)
-    for path in ("sched_info.last_arrival", "last_run", "timestamp"):
-        try:
-            return _member(task, path)
-        except (AttributeError, LookupError):
-            continue
-        except drgn.FaultError:
-            return 0
-    return 0
-
-
-def _member(task: drgn.Object, path: str) -> int:
-    value = task
-    for part in path.split("."):
-        value = getattr(value, part)
-    return value.value_()
-
-
-def _nanoseconds(value: int) -> str:
-    """crash's translate_nanoseconds(): ``D HH:MM:SS.mmm``."""
-    value //= 1_000_000
-    ms = value % 1000
-    value //= 1000
-    secs, value = value % 60, value // 60
-    mins, value = value % 60, value // 60
-    hours, days = value % 24, value // 24
-    return f"{days} {hours:02d}:{mins:02d}:{secs:02d}.{ms:03d}"
-
-
 def _last_run_data(prog: drgn.Program, table: TaskTable, selected: list[TaskInfo], mode: str,
                    cpus: str | None, specified: bool) -> PsData:
     """ps -l / -m: tasks by last run, newest first (crash's sort_context_array_by_last_run)."""
     from pycrash.kernel.native_helpers import per_cpu
 
-    stamps = {t.task: _last_run(prog, t) for t in table}
+    stamps = {t.task: task_last_run(prog, t.task) for t in table}
     ordered = sorted(table, key=lambda t: -stamps[t.task])
     width = len(str(stamps[ordered[0].task])) if ordered else 1
     wanted = {t.task for t in selected}
@@ -409,7 +379,7 @@ def _last_run_data(prog: drgn.Program, table: TaskTable, selected: list[TaskInfo
         if mode == "last_run":
             return f"[{stamps[info.task]:>{width}d}]"
         delta = max(clock(info.cpu) - stamps[info.task], 0)
-        text = _nanoseconds(delta)
+        text = translate_nanoseconds(delta)
         pad = max_days - text.index(" ")
         return f"[{' ' * pad}{text}]"
 
@@ -418,7 +388,7 @@ def _last_run_data(prog: drgn.Program, table: TaskTable, selected: list[TaskInfo
 
         for n, cpu in enumerate(cpus_of_spec(cpus, table.cpus, None)):
             data.rows.append(f"{chr(10) if n else ''}CPU: {cpu}\n")
-            max_days = _nanoseconds(clock(cpu)).index(" ") if mode == "msecs" else 0
+            max_days = translate_nanoseconds(clock(cpu)).index(" ") if mode == "msecs" else 0
             for info in ordered:
                 if info.cpu == cpu:
                     data.rows.append((stamp(info, max_days), table.state_name(info), info))
@@ -427,29 +397,13 @@ def _last_run_data(prog: drgn.Program, table: TaskTable, selected: list[TaskInfo
         if info.task in wanted:
             max_days = 0
             if mode == "msecs" and specified:
-                max_days = _nanoseconds(clock(info.cpu)).index(" ")
+                max_days = translate_nanoseconds(clock(info.cpu)).index(" ")
             data.rows.append((stamp(info, max_days), table.state_name(info), info))
     return data
 
 
 def _rlim(value: int) -> str:
-    return "(unlimited)" if value == _RLIM_INFINITY else _center_ljust(str(value), 11)
-
-
-def _center_rjust(text: str, width: int) -> str:
-    """crash's mkstring(CENTER|RJUST): extra padding goes to the left."""
-    if len(text) >= width:
-        return text
-    left = (width - len(text) + 1) // 2
-    return " " * left + text + " " * (width - len(text) - left)
-
-
-def _center_ljust(text: str, width: int) -> str:
-    """crash's mkstring(CENTER|LJUST): extra padding goes to the right."""
-    if len(text) >= width:
-        return text
-    left = (width - len(text)) // 2
-    return " " * left + text + " " * (width - len(text) - left)
+    return "(unlimited)" if value == _RLIM_INFINITY else center(str(value), 11)
 
 
 def _has_last_run(prog: drgn.Program) -> bool:

@@ -8,9 +8,9 @@ import dataclasses
 from typing import Any
 
 import drgn
-from pycrash.commands.ps import _last_run, _nanoseconds
 
 from pycrash.api import Arg, Command, CommandContext, CommandError, register
+from pycrash.format.columns import translate_nanoseconds
 from pycrash.kernel.sched import (
     QueuedTask,
     RunQueue,
@@ -19,7 +19,7 @@ from pycrash.kernel.sched import (
     rq_clock,
     tasks_on_rq,
 )
-from pycrash.kernel.tasks import TaskInfo, TaskTable, task_table
+from pycrash.kernel.tasks import TaskInfo, TaskTable, task_last_run, task_table
 
 
 @dataclasses.dataclass
@@ -134,7 +134,7 @@ class Runq(Command):
             data.stamps.append(CpuStamp(
                 cpu=cpu, rq_clock=rq_clock(prog, cpu), pid=info.pid if info else None,
                 task=task, comm=info.comm if info else "",
-                last_run=_last_run(prog, info) if info else None,
+                last_run=task_last_run(prog, info.task) if info else None,
             ))
         return data
 
@@ -196,14 +196,14 @@ class Runq(Command):
     def _render_msecs(out: Any, data: RunqData) -> None:
         cpus = data.cpus
         max_indent = 1 if cpus < 10 else 2 if cpus < 100 else 3 if cpus < 1000 else 4
-        max_days = _nanoseconds(data.stamps[0].rq_clock).index(" ") if data.stamps else 0
+        max_days = translate_nanoseconds(data.stamps[0].rq_clock).index(" ") if data.stamps else 0
         for s in data.stamps:
             indent = max_indent - (0 if s.cpu < 10 else 1 if s.cpu < 100 else
                                    2 if s.cpu < 1000 else 4)
             if s.pid is None:
                 out.write(f"{' ' * indent}CPU {s.cpu}: [unknown]\n")
                 continue
-            text = _nanoseconds(max(s.rq_clock - (s.last_run or 0), 0))
+            text = translate_nanoseconds(max(s.rq_clock - (s.last_run or 0), 0))
             pad = max_days - text.index(" ")
             out.write(f"{' ' * indent}CPU {s.cpu}: [{' ' * pad}{text}]  PID: {s.pid:<5d}  "
                       f'TASK: {s.task:x}  COMMAND: "{s.comm}"\n')

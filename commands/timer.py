@@ -7,9 +7,9 @@ import dataclasses
 from typing import Any
 
 import drgn
-from pycrash.commands.ps import _center_ljust, _center_rjust
 
 from pycrash.api import Arg, Command, CommandContext, CommandError, register
+from pycrash.format.columns import center
 from pycrash.kernel.timers import (
     HrClockBase,
     HrCpuBase,
@@ -188,16 +188,16 @@ def _render_clock(ctx: CommandContext, data: HrTimerData, clock: HrClockBase) ->
     tlen = len(str(last.expires - now))
     soft = last.softexpires is not None
     slen = max(len(str(last.softexpires)), 11) if soft else elen
-    out.write(f"  {_center_rjust('CURRENT', slen)}\n  {_center_rjust(str(now), slen)}\n")
-    columns = [_center_rjust("SOFTEXPIRES", slen)] if soft else []
-    columns += [_center_rjust("EXPIRES", elen), _center_rjust("TTE", tlen),
-                _center_ljust("HRTIMER", 16), _center_ljust("FUNCTION", 16)]
+    out.write(f"  {center('CURRENT', slen, right=True)}\n  {center(str(now), slen, right=True)}\n")
+    columns = [center("SOFTEXPIRES", slen, right=True)] if soft else []
+    columns += [center("EXPIRES", elen, right=True), center("TTE", tlen, right=True),
+                center("HRTIMER", 16), center("FUNCTION", 16)]
     out.write("  " + "  ".join(columns) + "\n")
     for timer in clock.timers:
         line = "  "
         if soft:
-            line += f"{_center_rjust(str(timer.softexpires), slen)}  "
-        line += f"{_center_rjust(str(timer.expires), elen)}  "
+            line += f"{center(str(timer.softexpires), slen, right=True)}  "
+        line += f"{center(str(timer.expires), elen, right=True)}  "
         line += f"{timer.expires - now:>{tlen}d}  {timer.address:x}  "
         if timer.function is not None:
             line += f"{timer.function:x}  <{data.functions[timer.function]}>"

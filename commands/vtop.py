@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pycrash.commands.eval import parse_hex, parse_number
-from pycrash.commands.mod import center
 
 from pycrash.api import Arg, Command, CommandContext, CommandError, Complete, register
+from pycrash.format.columns import center
 from pycrash.kernel import memory
 
 VADDR_PRLEN = 16

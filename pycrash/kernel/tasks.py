@@ -24,7 +24,7 @@ from pycrash.kernel.native_helpers import per_cpu_ptr
 if TYPE_CHECKING:
     from pycrash.session import Session
 
-__all__ = [
+__all__ = ["task_last_run",
     "PF_KTHREAD",
     "TaskInfo",
     "TaskStates",
@@ -565,3 +565,25 @@ def task_mem_usage(prog: drgn.Program, table: TaskTable, info: TaskInfo) -> Task
         return TaskMemUsage(rss, total_vm, 0.0)
     pct = rss * 100.0 / layout.total_pages if layout.total_pages else 0.0
     return TaskMemUsage(rss, total_vm, pct)
+
+
+# Where the scheduler stamps a task's last arrival on a CPU: sched_info.last_arrival (2.6.x on,
+# with CONFIG_SCHED_INFO), task_struct.last_run (2.6.0-2.6.22) or .timestamp (older).
+_LAST_RUN_MEMBERS = (("sched_info", "last_arrival"), ("last_run",), ("timestamp",))
+
+
+def task_last_run(prog: drgn.Program, task: int) -> int:
+    """crash's ``task_last_run()``: the task's last-arrival timestamp (ns), 0 if unknown."""
+    obj = drgn.Object(prog, "struct task_struct *", task)
+    for path in _LAST_RUN_MEMBERS:
+        try:
+            value = obj
+            for part in path:
+                value = getattr(value, part)
+            return value.value_()
+        except (AttributeError, LookupError):
+            continue
+        except drgn.FaultError:
+            return 0
+    return 0
+
