@@ -39,7 +39,7 @@ class Vma:
 
 def _vma_addresses(prog: drgn.Program, mm: drgn.Object) -> Iterator[int]:
     """The VMA addresses of ``mm`` in address order."""
-    mm_type = mm.type_.type
+    mm_type = mm.type_
     if mm_type.has_member("mmap"):
         # before 6.1: the NULL-terminated vm_next list.  vm_next points at the next VMA, not
         # at its vm_next member, so lists.list_walk (next pointer at offset 0) cannot walk

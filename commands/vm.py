@@ -1,0 +1,203 @@
+"""``vm``: a task's mm_struct, page directory, RSS, virtual size and VMAs, as crash 8.0.6
+prints them (memory.c ``cmd_vm`` and ``vm_area_dump``)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import io
+from typing import Any
+
+from pycrash.commands.files import center, context_targets, task_header
+
+from pycrash.api import Arg, Command, CommandContext, CommandError, Complete, register
+from pycrash.kernel.tasks import TaskInfo, task_mem_usage, task_table
+
+_ADDR = 16  # crash's VADDR_PRLEN on x86-64
+_UADDR = 10  # crash's UVADDR_PRLEN on x86-64
+_PAGE_SIZE = 4096
+
+
+@dataclasses.dataclass
+class VmBlock:
+    """One task's part of the output (or a message line)."""
+
+    info: TaskInfo | None
+    newline_before: bool = False
+    mm: int = 0
+    pgd: int = 0
+    rss_kb: int = 0
+    total_vm_kb: int = 0
+    vmas: list[Any] = dataclasses.field(default_factory=list)
+    struct_text: str | None = None  # -m / -v: the struct command's output
+    message: str | None = None
+
+
+@register
+class Vm(Command):
+    name = "vm"
+    summary = "virtual memory"
+    synopsis = "[-m | -v | -x | -d | [pid | task]] [-f vm_flags]"
+    description = """\
+  This command displays basic virtual memory information of a context,
+  consisting of a pointer to its mm_struct and page directory, its RSS and
+  total virtual memory size; and a list of pointers to each vm_area_struct,
+  its starting and ending address, vm_flags value, and file pathname.  If no
+  arguments are entered, the current context is used.  Alternatively, the -m
+  or -v options may be used to dump the task's mm_struct or all of its
+  vm_area_structs respectively.
+
+            -m  dump the mm_struct associated with the task.
+            -v  dump all of the vm_area_structs associated with the task.
+            -x  override the default output format for the -m or -v options
+                with hexadecimal format.
+            -d  override the default output format for the -m or -v options
+                with decimal format.
+   -f vm_flags  translate the bits of a FLAGS (vm_flags) value.
+           pid  a process PID.
+          task  a hexadecimal task_struct pointer.
+
+  pycrash does not implement -p and -P (page translation), -M (an mm_struct
+  given by hand) nor -R (reference search).  --json prints each task's
+  mm_struct, page directory, sizes and VMAs.
+"""
+    arguments = (
+        Arg("-m", dest="mm", action="store_true", help="dump the mm_struct"),
+        Arg("-v", dest="vmas", action="store_true", help="dump every vm_area_struct"),
+        Arg("-x", dest="hex", action="store_true", help="-m/-v in hexadecimal"),
+        Arg("-d", dest="dec", action="store_true", help="-m/-v in decimal"),
+        Arg("-f", dest="flags", metavar="vm_flags", help="translate a vm_flags value"),
+        Arg("-p", dest="phys", action="store_true", help="(not supported)"),
+        Arg("-P", dest="single", metavar="vma", help="(not supported)"),
+        Arg("-M", dest="force_mm", metavar="mm", help="(not supported)"),
+        Arg("-R", dest="ref", metavar="reference", help="(not supported)"),
+        Arg("tasks", nargs="*", metavar="pid | task", complete=Complete.TASK),
+    )
+
+    def run(self, ctx: CommandContext, args: argparse.Namespace) -> Any:
+        from pycrash.kernel.fs import FsError
+
+        for option, value in (("-p", args.phys or None), ("-P", args.single),
+                              ("-M", args.force_mm), ("-R", args.ref)):
+            if value is not None:
+                raise CommandError(f"{option}: option not supported by pycrash")
+        if args.hex and args.dec:
+            raise CommandError("-d and -x are mutually exclusive")
+        if args.mm and args.vmas:
+            raise CommandError("-m and -v are mutually exclusive")
+        prog = ctx.session.prog
+        if args.flags is not None:
+            from pycrash.kernel.vma import vm_flag_names
+
+            try:
+                value = int(args.flags, 16)
+            except ValueError:
+                raise CommandError(f"invalid vm_flags value: {args.flags}") from None
+            return f"{value:x}: ({'|'.join(vm_flag_names(prog, value))})"
+        table = task_table(prog)
+        blocks: list[VmBlock] = []
+        subsequent = 0
+        try:
+            for kind, value in context_targets(ctx, table, args.tasks, self.name):
+                if kind == "error":
+                    blocks.append(VmBlock(None, message=("\n" if subsequent else "") + value))
+                    subsequent += 1
+                    continue
+                for info in value if kind == "pid" else [value]:
+                    blocks.append(self._block(ctx, args, table, info, bool(subsequent)))
+                    subsequent += kind != "current"
+        except FsError as err:
+            raise CommandError(str(err)) from None
+        return blocks
+
+    @staticmethod
+    def _block(ctx: CommandContext, args: argparse.Namespace, table: Any, info: TaskInfo,
+               newline_before: bool) -> VmBlock:
+        import drgn
+
+        from pycrash.kernel.vma import VmError, mm_vmas
+
+        prog = ctx.session.prog
+        usage = task_mem_usage(prog, table, info)
+        block = VmBlock(info, newline_before, rss_kb=usage.rss * _PAGE_SIZE // 1024,
+                        total_vm_kb=usage.total_vm * _PAGE_SIZE // 1024)
+        if not info.mm or info.state & table.states.zombie:
+            return block  # crash's tm->mm_struct_addr is 0: sizes of zero, no VMAs
+        block.mm = info.mm
+        try:
+            block.pgd = int(drgn.Object(prog, "struct mm_struct", address=info.mm).pgd)
+        except drgn.FaultError as err:
+            raise VmError(f"cannot read mm_struct {info.mm:x}: {err}") from None
+        if args.mm:
+            block.struct_text = _struct_text(ctx, args, "mm_struct", [info.mm])
+            return block
+        block.vmas = mm_vmas(prog, info.mm, progress=lambda v: ctx.progress(v, "vm"))
+        if args.vmas:
+            block.struct_text = _struct_text(ctx, args, "vm_area_struct",
+                                             [v.vma for v in block.vmas])
+        return block
+
+    def render(self, ctx: CommandContext, data: Any) -> None:
+        out = ctx.out
+        if isinstance(data, str):
+            out.write(data + "\n")
+            return
+        for block in data:
+            if block.message is not None:
+                out.write(block.message + "\n")
+                continue
+            out.write(("\n" if block.newline_before else "") + task_header(block.info) + "\n")
+            if block.struct_text is not None:
+                out.write(block.struct_text)
+                continue
+            out.write(f"{center('MM', _ADDR)}  {center('PGD', _ADDR)}  "
+                      f"{center('RSS', 6)}  {center('TOTAL_VM', 8)}\n")
+            out.write(f"{center(f'{block.mm:x}', _ADDR)}  {center(f'{block.pgd:x}', _ADDR)}  "
+                      f"{center(f'{block.rss_kb}k', 6)}  {center(f'{block.total_vm_kb}k', 8)}\n")
+            if not block.mm:
+                continue
+            out.write(f"{center('VMA', _ADDR)} {center('START', _UADDR, rjust=True)} "
+                      f"{center('END', _UADDR, rjust=True)}  FLAGS FILE\n")
+            for v in block.vmas:
+                out.write(f"{center(f'{v.vma:x}', _ADDR)} {v.start:>{_UADDR}x} "
+                          f"{v.end:>{_UADDR}x} {v.flags:6x} {v.path}\n")
+
+    def to_json(self, ctx: CommandContext, data: Any) -> Any:
+        from pycrash.api import jsonable
+
+        if isinstance(data, str):
+            value, names = data.split(": ", 1)
+            return {"vm_flags": int(value, 16), "names": names.strip("()").split("|")}
+        records = []
+        for b in data:
+            if b.message is not None:
+                records.append({"message": b.message.strip()})
+                continue
+            record = {"pid": b.info.pid, "task": b.info.task, "comm": b.info.comm, "mm": b.mm,
+                      "pgd": b.pgd, "rss_kb": b.rss_kb, "total_vm_kb": b.total_vm_kb,
+                      "vmas": [jsonable(v) for v in b.vmas]}
+            if b.struct_text is not None:
+                record["struct"] = b.struct_text
+            records.append(record)
+        return records
+
+
+def _struct_text(ctx: CommandContext, args: argparse.Namespace, type_name: str,
+                 addresses: list[int]) -> str:
+    """crash's dump_struct() of each address: the ``struct`` command's output."""
+    from pycrash.api import CommandContext as Context
+    from pycrash.api import registry
+
+    struct_cls = registry.get("struct")
+    if struct_cls is None:
+        raise CommandError("struct: command not available")
+    out = io.StringIO()
+    radix = ["-x"] if args.hex else ["-d"] if args.dec else []
+    for address in addresses:
+        argv = [*radix, type_name, f"{address:x}"]
+        sub_args = struct_cls.parse(argv)
+        command = struct_cls()
+        sub = Context(session=ctx.session, out=out, args=sub_args, command=command,
+                      json=False, progress_hook=ctx.progress_hook)
+        command.render(sub, command.run(sub, sub_args))
+    return out.getvalue()
