@@ -54,3 +54,32 @@ def test_f_and_i_are_refused_on_this_kernel(sample_session) -> None:
                       stderr=err).execute(f"mount -{option}") == 1
         assert err.getvalue() == (f"pycrash: mount: -{option} option not supported or "
                                   "applicable on this architecture or kernel\n")
+
+
+def test_a_looping_mount_list_ends_with_one_warning(capsys) -> None:
+    """The second mount's mnt_list.next pointing at itself: the walk stops there, says so in
+    one warning line, and the mounts before the loop are printed."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "robustness"))
+    from overlay import overlay_session, u64
+
+    from pycrash.api import registry
+    from pycrash.runner import Runner
+
+    session, overlay = overlay_session()
+    try:
+        prog = session.prog
+        mnt_ns = prog["init_task"].nsproxy.mnt_ns
+        first = int(mnt_ns.list.next)
+        second = prog.read_u64(first)
+        overlay.patches[second] = u64(second)
+        out, err = io.StringIO(), io.StringIO()
+        status = Runner(session, registry, stdout=out, stderr=err).execute("mount")
+    finally:
+        session.close()
+    assert status == 0 and "Traceback" not in err.getvalue()
+    assert [line.split()[4] for line in out.getvalue().splitlines()[1:]] == ["/", "/proc"]
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "WARNING" in line]
+    assert len(warnings) == 1 and f"{second:x}" in warnings[0] and "loop" in warnings[0]
