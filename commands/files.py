@@ -157,7 +157,7 @@ class Files(Command):
                     blocks.append(self._block(ctx, value, bool(subsequent), False,
                                               args.nrpages))
                 subsequent += kind != "current"
-        except FsError as err:
+        except (FsError, LookupError, AttributeError) as err:
             raise CommandError(str(err)) from None
         return blocks
 

@@ -61,7 +61,11 @@ class Mount(Command):
         if args.inodes:
             raise CommandError(_UNSUPPORTED.format("i"))
         if args.files:
-            if prog.type("struct super_block").has_member("s_files"):
+            try:
+                has_s_files = prog.type("struct super_block").has_member("s_files")
+            except LookupError:
+                has_s_files = False
+            if has_s_files:
                 raise CommandError("-f: option not supported by pycrash")
             raise CommandError(_UNSUPPORTED.format("f"))
         table = task_table(prog)
@@ -82,12 +86,10 @@ class Mount(Command):
         try:
             mounts = list(mount_list(prog, task, on_stop=lambda stop: ctx.warn(stop.message()),
                                      progress=lambda m: ctx.progress(m, "mount")))
-        except FsError as err:
+        except (FsError, LookupError, AttributeError) as err:
             raise CommandError(str(err)) from None
         if args.filters:
-            mnt_offset = prog.type("struct mount").member("mnt").offset
-            mounts = [m for m in mounts if any(_matches(m, word, mnt_offset)
-                                               for word in args.filters)]
+            mounts = [m for m in mounts if any(_matches(m, word) for word in args.filters)]
         return mounts
 
     def render(self, ctx: CommandContext, data: list[Any]) -> None:
@@ -103,7 +105,7 @@ class Mount(Command):
             out.write(f"{m.mount:>16x} {m.superblock:>16x} {columns}{m.dirname:<10}\n")
 
 
-def _matches(mount: Any, word: str, mnt_offset: int) -> bool:
+def _matches(mount: Any, word: str) -> bool:
     """crash's search of one ``mount`` line: a field equal to ``word`` (paths compared without
     a trailing "/"), or the address of the ``struct vfsmount`` inside the mount."""
     text = word[2:] if word.lower().startswith("0x") else word
@@ -112,7 +114,7 @@ def _matches(mount: Any, word: str, mnt_offset: int) -> bool:
     if any(_path_eq(field, text) for field in fields):
         return True
     try:
-        return int(text, 16) == mount.mount + mnt_offset
+        return int(text, 16) == mount.vfsmount
     except ValueError:
         return False
 

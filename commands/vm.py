@@ -106,7 +106,7 @@ class Vm(Command):
                 for info in value if kind == "pid" else [value]:
                     blocks.append(self._block(ctx, args, table, info, bool(subsequent)))
                     subsequent += kind != "current"
-        except FsError as err:
+        except (FsError, LookupError, AttributeError) as err:
             raise CommandError(str(err)) from None
         return blocks
 

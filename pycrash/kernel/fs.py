@@ -131,9 +131,9 @@ def _u32(prog: drgn.Program, address: int) -> int:
     return int.from_bytes(prog.read(address, 4), "little")
 
 
-def _component(prog: drgn.Program, layout: _Layout, dentry: int, name: int,
-               length: int) -> str | None:
-    """crash's get_pathname_component(): the name, None unless it has ``length`` bytes."""
+def _component(prog: drgn.Program, name: int, length: int) -> str | None:
+    """crash's get_pathname_component(): the name (in the dentry's ``d_iname`` or outside
+    it), None unless it has ``length`` bytes."""
     text = read_cstring(prog, name)
     if text is None or len(text.encode("utf-8", "surrogateescape")) != length:
         return None
@@ -157,7 +157,7 @@ def dentry_path(prog: drgn.Program, dentry: int, vfsmnt: int = 0) -> str:
             name = _u64(prog, current + layout.d_name_name)
             if not name:
                 break
-            component = _component(prog, layout, current, name, length)
+            component = _component(prog, name, length)
             if component is None:
                 break
             if current != dentry:
@@ -355,6 +355,7 @@ class MountInfo:
     """One mount as crash's ``mount`` prints it."""
 
     mount: int  # struct mount *
+    vfsmount: int  # &mount->mnt, the struct vfsmount * that paths and files point at
     superblock: int  # mnt.mnt_sb
     type: str | None  # file_system_type name, None if unreadable
     devname: str | None  # None if unreadable
@@ -404,7 +405,7 @@ def mount_list(prog: drgn.Program, task_address: int,
                                   int(obj.mnt_parent) + layout.mount_mnt)
         except drgn.FaultError as err:
             raise FsError(f"cannot read mount {mount:x}: {err}") from None
-        yield MountInfo(mount, superblock, fstype, devname, dirname)
+        yield MountInfo(mount, mount + layout.mount_mnt, superblock, fstype, devname, dirname)
 
 
 def dentry_info(prog: drgn.Program, dentry: int,

@@ -39,8 +39,13 @@ def test_filter_by_directory_and_superblock(run) -> None:
     text = run("mount /proc")
     lines = text.splitlines()
     assert len(lines) == 2 and lines[1].split()[2:] == ["proc", "proc", "/proc"]
-    superblock = lines[1].split()[1]
+    mount, superblock = lines[1].split()[:2]
     assert run(f"mount {superblock}") == text
+    # the struct vfsmount embedded in the struct mount (fs/mount.h: mount.mnt)
+    from conftest import open_sample
+
+    mnt = open_sample("sysrq").prog.type("struct mount").member("mnt").offset
+    assert run(f"mount {int(mount, 16) + mnt:x}") == text
 
 
 def test_f_and_i_are_refused_on_this_kernel(sample_session) -> None:
