@@ -30,6 +30,8 @@ class VmBlock:
     total_vm_kb: int = 0
     vmas: list[Any] = dataclasses.field(default_factory=list)
     struct_text: str | None = None  # -m / -v: the struct command's output
+    pages: list[list[Any]] | None = None  # -p / -P: the pages of each VMA
+    single: bool = False  # -P: one VMA (the header is the VMA's, "(not found)" without it)
     message: str | None = None
 
 
@@ -37,7 +39,7 @@ class VmBlock:
 class Vm(Command):
     name = "vm"
     summary = "virtual memory"
-    synopsis = "[-m | -v | -x | -d | [pid | task]] [-f vm_flags]"
+    synopsis = "[-p | -P vma | -m | -v | -x | -d | [pid | task]] [-f vm_flags]"
     description = """\
   This command displays basic virtual memory information of a context,
   consisting of a pointer to its mm_struct and page directory, its RSS and
@@ -47,6 +49,11 @@ class Vm(Command):
   or -v options may be used to dump the task's mm_struct or all of its
   vm_area_structs respectively.
 
+            -p  translate each virtual page to its physical address, or if
+                the page is not mapped, its swap device and offset, or
+                filename and offset.
+        -P vma  similar to -p, but only translate the pages belonging to the
+                specified VM area of a context.
             -m  dump the mm_struct associated with the task.
             -v  dump all of the vm_area_structs associated with the task.
             -x  override the default output format for the -m or -v options
@@ -57,9 +64,9 @@ class Vm(Command):
            pid  a process PID.
           task  a hexadecimal task_struct pointer.
 
-  pycrash does not implement -p and -P (page translation), -M (an mm_struct
-  given by hand) nor -R (reference search).  --json prints each task's
-  mm_struct, page directory, sizes and VMAs.
+  pycrash does not implement -M (an mm_struct given by hand) nor -R
+  (reference search).  --json prints each task's mm_struct, page directory,
+  sizes and VMAs (with -p, each VMA's pages).
 """
     arguments = (
         Arg("-m", dest="mm", action="store_true", help="dump the mm_struct"),
@@ -67,8 +74,8 @@ class Vm(Command):
         Arg("-x", dest="hex", action="store_true", help="-m/-v in hexadecimal"),
         Arg("-d", dest="dec", action="store_true", help="-m/-v in decimal"),
         Arg("-f", dest="flags", metavar="vm_flags", help="translate a vm_flags value"),
-        Arg("-p", dest="phys", action="store_true", help="(not supported)"),
-        Arg("-P", dest="single", metavar="vma", help="(not supported)"),
+        Arg("-p", dest="phys", action="store_true", help="each page's physical address"),
+        Arg("-P", dest="single", metavar="vma", help="-p for one VMA"),
         Arg("-M", dest="force_mm", metavar="mm", help="(not supported)"),
         Arg("-R", dest="ref", metavar="reference", help="(not supported)"),
         Arg("tasks", nargs="*", metavar="pid | task", complete=Complete.TASK),
@@ -77,14 +84,19 @@ class Vm(Command):
     def run(self, ctx: CommandContext, args: argparse.Namespace) -> Any:
         from pycrash.kernel.fs import FsError
 
-        for option, value in (("-p", args.phys or None), ("-P", args.single),
-                              ("-M", args.force_mm), ("-R", args.ref)):
+        for option, value in (("-M", args.force_mm), ("-R", args.ref)):
             if value is not None:
                 raise CommandError(f"{option}: option not supported by pycrash")
         if args.hex and args.dec:
             raise CommandError("-d and -x are mutually exclusive")
-        if args.mm and args.vmas:
-            raise CommandError("-m and -v are mutually exclusive")
+        if sum(map(bool, (args.mm, args.vmas, args.phys, args.single))) > 1:
+            raise CommandError("-p, -P, -m and -v are mutually exclusive")
+        single = None
+        if args.single is not None:
+            try:
+                single = int(args.single, 16)
+            except ValueError:
+                raise CommandError(f"invalid vma address: {args.single}") from None
         prog = ctx.session.prog
         if args.flags is not None:
             from pycrash.kernel.vma import vm_flag_names
@@ -104,7 +116,8 @@ class Vm(Command):
                     subsequent += 1
                     continue
                 for info in value if kind == "pid" else [value]:
-                    blocks.append(self._block(ctx, args, table, info, bool(subsequent)))
+                    blocks.append(self._block(ctx, args, table, info, bool(subsequent),
+                                              single))
                     subsequent += kind != "current"
         except (FsError, LookupError, AttributeError) as err:
             raise CommandError(str(err)) from None
@@ -112,7 +125,7 @@ class Vm(Command):
 
     @staticmethod
     def _block(ctx: CommandContext, args: argparse.Namespace, table: Any, info: TaskInfo,
-               newline_before: bool) -> VmBlock:
+               newline_before: bool, single: int | None) -> VmBlock:
         import drgn
 
         from pycrash.kernel.vma import VmError, mm_vmas
@@ -132,6 +145,14 @@ class Vm(Command):
             block.struct_text = _struct_text(ctx, args, "mm_struct", [info.mm])
             return block
         block.vmas = mm_vmas(prog, info.mm, progress=lambda v: ctx.progress(v, "vm"))
+        if single is not None:
+            block.vmas = [v for v in block.vmas if v.vma == single]
+            block.single = True
+        if args.phys or single is not None:
+            from pycrash.kernel.vma import vma_pages
+
+            block.pages = [list(ctx.progress(vma_pages(ctx.session, block.pgd, v), "vm -p"))
+                           for v in block.vmas]
         if args.vmas:
             block.struct_text = _struct_text(ctx, args, "vm_area_struct",
                                              [v.vma for v in block.vmas])
@@ -150,17 +171,27 @@ class Vm(Command):
             if block.struct_text is not None:
                 out.write(block.struct_text)
                 continue
-            out.write(f"{center('MM', _ADDR)}  {center('PGD', _ADDR)}  "
-                      f"{center('RSS', 6)}  {center('TOTAL_VM', 8)}\n")
-            out.write(f"{center(f'{block.mm:x}', _ADDR)}  {center(f'{block.pgd:x}', _ADDR)}  "
-                      f"{center(f'{block.rss_kb}k', 6)}  {center(f'{block.total_vm_kb}k', 8)}\n")
+            if not block.single:
+                out.write(f"{center('MM', _ADDR)}  {center('PGD', _ADDR)}  "
+                          f"{center('RSS', 6)}  {center('TOTAL_VM', 8)}\n")
+                out.write(f"{center(f'{block.mm:x}', _ADDR)}  {center(f'{block.pgd:x}', _ADDR)}  "
+                          f"{center(f'{block.rss_kb}k', 6)}  {center(f'{block.total_vm_kb}k', 8)}"
+                          "\n")
             if not block.mm:
                 continue
-            out.write(f"{center('VMA', _ADDR)} {center('START', _UADDR, rjust=True)} "
-                      f"{center('END', _UADDR, rjust=True)}  FLAGS FILE\n")
-            for v in block.vmas:
+            vma_header = (f"{center('VMA', _ADDR)} {center('START', _UADDR, rjust=True)} "
+                          f"{center('END', _UADDR, rjust=True)}  FLAGS FILE\n")
+            if block.pages is None:
+                out.write(vma_header)
+            for n, v in enumerate(block.vmas):
+                if block.pages is not None:
+                    out.write(vma_header)
                 out.write(f"{center(f'{v.vma:x}', _ADDR)} {v.start:>{_UADDR}x} "
                           f"{v.end:>{_UADDR}x} {v.flags:6x} {v.path}\n")
+                if block.pages is not None:
+                    _render_pages(out, v, block.pages[n])
+            if block.single and not block.vmas:
+                out.write("(not found)\n")
 
     def to_json(self, ctx: CommandContext, data: Any) -> Any:
         from pycrash.api import jsonable
@@ -176,10 +207,29 @@ class Vm(Command):
             record = {"pid": b.info.pid, "task": b.info.task, "comm": b.info.comm, "mm": b.mm,
                       "pgd": b.pgd, "rss_kb": b.rss_kb, "total_vm_kb": b.total_vm_kb,
                       "vmas": [jsonable(v) for v in b.vmas]}
+            if b.pages is not None:
+                for vma, pages in zip(record["vmas"], b.pages, strict=True):
+                    vma["pages"] = [jsonable(p) for p in pages]
             if b.struct_text is not None:
                 record["struct"] = b.struct_text
             records.append(record)
         return records
+
+
+def _render_pages(out: Any, vma: Any, pages: list[Any]) -> None:
+    """crash's vm_area_page_dump(): each page's physical address, swap entry, file offset
+    or "(not mapped)"."""
+    out.write(f"{'VIRTUAL':<{_UADDR}}  {'PHYSICAL':<8}\n")
+    for page in pages:
+        if page.paddr is not None:
+            out.write(f"{page.vaddr:<{_UADDR}x}  {page.paddr:>8x}\n")
+        elif page.swap is not None:
+            out.write(f"{page.vaddr:<{_UADDR}x}  SWAP: {page.swap[0]}  OFFSET: {page.swap[1]}\n")
+        elif page.file_offset is not None:
+            out.write(f"{page.vaddr:<{_UADDR}x}  FILE: {vma.path}  "
+                      f"OFFSET: {page.file_offset:x}\n")
+        else:
+            out.write(f"{page.vaddr:<{_UADDR}x}  (not mapped)\n")
 
 
 def _struct_text(ctx: CommandContext, args: argparse.Namespace, type_name: str,

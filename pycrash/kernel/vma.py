@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import drgn
 
 from pycrash.kernel.fs import FsError, dentry_path
 
-__all__ = ["Vma", "VmError", "mm_vmas", "vm_flag_names"]
+__all__ = ["PageMapping", "Vma", "VmError", "mm_vmas", "swap_entry", "vm_flag_names",
+           "vma_pages"]
 
 # Bound on the VMAs of one mm: the kernel's default vm.max_map_count is 65530.
 MAX_VMAS = 1 << 20
@@ -35,6 +37,7 @@ class Vma:
     flags: int
     file: int  # struct file *, 0 for anonymous memory
     path: str  # the file's path ("" for anonymous memory)
+    pgoff: int = 0  # vm_pgoff: the file offset of vm_start, in pages
 
 
 def _vma_addresses(prog: drgn.Program, mm: drgn.Object) -> Iterator[int]:
@@ -83,7 +86,7 @@ def mm_vmas(prog: drgn.Program, mm_address: int,
                 if dentry:
                     path = dentry_path(prog, dentry, int(f_path.mnt))
             vmas.append(Vma(address, int(vma.vm_start), int(vma.vm_end), int(vma.vm_flags),
-                            file, path))
+                            file, path, int(vma.vm_pgoff)))
     except drgn.FaultError as err:
         raise VmError(f"cannot read the VMAs of mm_struct {mm_address:x}: {err}") from None
     return vmas
@@ -132,3 +135,90 @@ def vm_flag_names(prog: drgn.Program, flags: int) -> list[str]:
         names.append("HUGEPAGE" if thp else "MAPPED_COPY")
     names += [name for bit, name in _VM_FLAGS_LAST if flags & bit]
     return names
+
+
+@dataclasses.dataclass(frozen=True)
+class PageMapping:
+    """Where one user page of a VMA is, as crash's vm_area_page_dump() tells it."""
+
+    vaddr: int
+    paddr: int | None  # the physical address when the page is mapped
+    pte: int  # the leaf page-table entry when it is not present but not empty (swap), else 0
+    file_offset: int | None  # not mapped, file-backed: the offset in the file
+    swap: tuple[str, int] | None = None  # a swap entry's device and offset
+
+
+# arch/x86/include/asm/pgtable_types.h: _PAGE_PRESENT, and _PAGE_PROTNONE (the GLOBAL bit,
+# which crash's x86-64 uvtop takes as "mapped" in a PMD or PTE that is not present).
+_PAGE_PRESENT = 0x1
+_PAGE_PROTNONE = 0x100
+_PAGE_SHIFT = 12
+
+
+def vma_pages(session: Any, pgd: int, vma: Vma) -> Iterator[PageMapping]:
+    """Each page of ``vma`` translated through the page tables at ``pgd`` (``mm->pgd``, a
+    kernel virtual address).  The walk is the memory core's (``session.dump.translate``)."""
+    from pycrash.core.errors import FaultError, NotMappedError
+
+    try:
+        root = session.dump.vtop(pgd)
+    except FaultError as err:
+        raise VmError(f"cannot translate the page directory {pgd:x}: {err}") from None
+    for vaddr in range(vma.start, vma.end, 1 << _PAGE_SHIFT):
+        try:
+            translation = session.dump.translate(vaddr, root)
+            yield PageMapping(vaddr, translation.paddr, 0, None)
+            continue
+        except NotMappedError as err:
+            entries = list(err.entries or [])
+        except FaultError:
+            entries = []
+        last = entries[-1] if entries else None
+        pte = 0
+        if last is not None and last.level in ("PMD", "PTE") and last.value & _PAGE_PROTNONE \
+                and not last.value & _PAGE_PRESENT:
+            from pycrash.kernel.memory import PHYSICAL_MASK
+
+            mask = ~0xFFF & PHYSICAL_MASK
+            yield PageMapping(vaddr, (last.value & mask) + (vaddr & 0xFFF), 0, None)
+            continue
+        swap = None
+        if last is not None and last.level == "PTE" and last.value:
+            pte = last.value
+            swap = swap_entry(session.prog, pte)
+        offset = None
+        if vma.path:
+            offset = (((vaddr - vma.start) >> _PAGE_SHIFT) + vma.pgoff) << _PAGE_SHIFT
+        yield PageMapping(vaddr, None, pte, offset, swap)
+
+
+def swap_entry(prog: drgn.Program, pte: int) -> tuple[str, int] | None:
+    """(device, offset) of the swap entry in a non-present PTE, as crash's swap_location()
+    names it; None when the kernel has no swap (no ``nr_swapfiles`` or ``swap_info``).
+
+    x86-64 swap entries since the L1TF mitigation (4.18, arch/x86/include/asm/pgtable_64.h):
+    the type in the top 5 bits, the offset stored inverted from bit 9 up.  The device is the
+    path of ``swap_info[type]->swap_file``; "(unknown swap location)" when there is none."""
+    from pycrash.kernel.fs import vfsmount_devname
+
+    try:
+        prog.symbol("nr_swapfiles")
+        swap_info = prog["swap_info"]
+    except (KeyError, LookupError):
+        return None
+    swap_type = pte >> 59
+    offset = ((~pte << 5) & ((1 << 64) - 1)) >> 14
+    device = "(unknown swap location)"
+    try:
+        if swap_type < len(swap_info) and int(swap_info[swap_type]):
+            swap_file = swap_info[swap_type].swap_file
+            if int(swap_file):
+                f_path = swap_file.f_path
+                vfsmnt = int(f_path.mnt)
+                device = dentry_path(prog, int(f_path.dentry), vfsmnt)
+                if vfsmount_devname(prog, vfsmnt) in ("devtmpfs", "udev") \
+                        and not device.startswith("/dev/"):
+                    device = "/dev" + device
+    except (drgn.FaultError, TypeError, AttributeError):
+        pass
+    return device, offset

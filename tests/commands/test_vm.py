@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 
 import pytest
 
@@ -92,6 +93,11 @@ def test_vm_m_dumps_the_mm_struct(run) -> None:
     assert text.splitlines()[1] == "struct mm_struct {"
 
 
+def test_vm_P_of_no_vma_of_the_task(run) -> None:
+    pid = testing.manifest("sysrq")["ground_truth"]["roles"]["sleep"]
+    assert run(f"vm -P 1234 {pid}").splitlines()[1:] == ["(not found)"]
+
+
 def test_invalid_pid_and_unsupported_options(sample_session) -> None:
     from pycrash.api import registry
     from pycrash.runner import Runner
@@ -100,8 +106,32 @@ def test_invalid_pid_and_unsupported_options(sample_session) -> None:
     out, err = io.StringIO(), io.StringIO()
     Runner(session, registry, stdout=out, stderr=err).execute("vm 999999")
     assert out.getvalue() == "vm: invalid task or pid value: 999999\n"
-    for option in ("-p", "-R 400000", "-P ffff888000000000", "-M ffff888000000000"):
+    for option in ("-R 400000", "-M ffff888000000000"):
         out, err = io.StringIO(), io.StringIO()
         assert Runner(session, registry, stdout=out, stderr=err).execute(f"vm {option}") == 1
         assert err.getvalue() == f"pycrash: vm: {option.split()[0]}: option not supported by " \
             "pycrash\n"
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_vm_p_agrees_with_crashs_vtop(scenario: str, run) -> None:
+    """``vm -p``'s physical address of the sleep task's first user page is the one crash's
+    recorded ``vtop -c PID ADDR`` found; every page of each VMA is listed once."""
+    placeholders = testing.manifest(scenario)["placeholders"]
+    pid, user_addr = placeholders["sleep_pid"], int(placeholders["user_addr"], 16)
+    try:
+        vtop = testing.crash_output(scenario, "zlib31" if scenario != "live" else "qemu-zlib",
+                                    f"vtop -c {pid} {placeholders['user_addr']}")
+    except (KeyError, LookupError, FileNotFoundError) as exc:
+        pytest.skip(f"no crash recording of vtop: {exc}")
+    physical = vtop.splitlines()[1].split()[1]
+    text = run(f"vm -p {pid}", scenario)
+    pages = {}
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) >= 2 and re.fullmatch(r"[0-9a-f]+", fields[0]) and len(fields[0]) <= 12:
+            pages.setdefault(int(fields[0], 16), []).append(fields[1:])
+    assert pages[user_addr] == [[physical]]
+    for pid_maps in _maps(scenario).get(int(pid), []):
+        start, end = (int(x, 16) for x in pid_maps.split()[0].split("-"))
+        assert all(len(pages.get(a, [])) == 1 for a in range(start, end, 4096)), pid_maps
