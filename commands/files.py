@@ -72,6 +72,48 @@ def _file_columns(f: Any) -> str:
     return f"{_hex(f.file)} {_hex(f.dentry)} {_hex(f.inode)} {f.type} {f.path}"
 
 
+def _files_header(nrpages: bool) -> str:
+    if nrpages:
+        return (f" FD {center('INODE', _ADDR)} {center('I_MAPPING', _ADDR)} "
+                "NRPAGES TYPE PATH\n")
+    return (f" FD {center('FILE', _ADDR)} {center('DENTRY', _ADDR)} "
+            f"{center('INODE', _ADDR)} TYPE PATH\n")
+
+
+def _file_line(f: Any, nrpages: bool) -> str:
+    if nrpages:
+        return (f"{f.fd:3d} {_hex(f.inode)} {_hex(f.i_mapping)} {f.nrpages:>7d} "
+                f"{f.type} {f.path}\n")
+    return f"{f.fd:3d} {_file_columns(f)}\n"
+
+
+def _filename_component(path: str | None, ref: str) -> bool:
+    """crash's FILENAME_COMPONENT(): "/" names only "/", other text matches inside a path."""
+    if path is None:
+        return False
+    return (path == "/" and ref == "/") or (ref != "/" and ref in path)
+
+
+def _references(f: Any, ref: str, max_fds: int) -> bool:
+    """crash's open_file_reference() on one open file: its descriptor number (a decimal
+    reference no larger than the table), its file, dentry or inode address (hexadecimal), its
+    type, or a part of its path."""
+    text = ref[2:] if ref.lower().startswith("0x") else ref
+    if text and all(c in "0123456789abcdefABCDEF" for c in text):
+        decimal = text.isdigit() and not ref.lower().startswith("0x") and int(text) <= max_fds
+        value = int(text, 10 if decimal else 16)
+        if f.fd == value:
+            return True
+        if not decimal:
+            columns = [f.file] + ([f.dentry] if f.dentry else []) + (
+                [f.inode] if f.inode else [])
+            if value in columns:
+                return True
+    if ref == (f.type.strip() if f.dentry and f.inode else "?"):
+        return True
+    return bool(f.dentry and f.inode and f.path) and _filename_component(f.path, ref)
+
+
 @dataclasses.dataclass
 class FilesBlock:
     """One task's part of the output (or a message line)."""
@@ -83,6 +125,9 @@ class FilesBlock:
     cwd: str | None = None
     files: list[Any] = dataclasses.field(default_factory=list)
     message: str | None = None
+    # -R: whether the root or working directory matched, and whether anything did
+    ref_root: bool = False
+    ref_found: bool = False
 
 
 @dataclasses.dataclass
@@ -100,7 +145,7 @@ class DentryInfo:
 class Files(Command):
     name = "files"
     summary = "open files"
-    synopsis = "[-d dentry] | [-c] [pid | taskp] ..."
+    synopsis = "[-d dentry] | [-c] [-R reference] [pid | taskp] ..."
     description = """\
   This command displays information about open files of a context.
   It prints the context's current root directory and current working
@@ -119,23 +164,28 @@ class Files(Command):
            pid  a process PID.
          taskp  a hexadecimal task_struct pointer.
 
-  pycrash does not implement -p (page cache pages), -n (their NUMA nodes)
-  nor -R (reference search).  --json prints each task's root, working
-  directory and open files.
+  -R reference  search for references to this file descriptor number,
+                filename, file type, dentry, inode, or file structure
+                address.
+
+  pycrash does not implement -p (page cache pages) nor -n (their NUMA
+  nodes).  --json prints each task's root, working directory and open
+  files (with -R, only the tasks and files that reference it).
 """
     arguments = (
         Arg("-d", dest="dentry", metavar="dentry", help="one dentry's inode, type and path"),
         Arg("-c", dest="nrpages", action="store_true", help="inode, i_mapping and NRPAGES"),
         Arg("-p", dest="inode", metavar="inode", help="(not supported)"),
         Arg("-n", dest="numa", metavar="inode", help="(not supported)"),
-        Arg("-R", dest="ref", metavar="reference", help="(not supported)"),
+        Arg("-R", dest="ref", metavar="reference",
+            help="only files referencing this fd, address, type or name"),
         Arg("tasks", nargs="*", metavar="pid | taskp", complete=Complete.TASK),
     )
 
     def run(self, ctx: CommandContext, args: argparse.Namespace) -> Any:
         from pycrash.kernel.fs import FsError
 
-        for option, value in (("-p", args.inode), ("-n", args.numa), ("-R", args.ref)):
+        for option, value in (("-p", args.inode), ("-n", args.numa)):
             if value is not None:
                 raise CommandError(f"{option}: option not supported by pycrash")
         prog = ctx.session.prog
@@ -168,8 +218,15 @@ class Files(Command):
 
         found = task_files(ctx.session.prog, info.task, nrpages=nrpages,
                            progress=lambda fds: ctx.progress(fds, "files"))
-        return FilesBlock(info, newline_before, newline_after, found.root, found.cwd,
-                          found.files)
+        block = FilesBlock(info, newline_before, newline_after, found.root, found.cwd,
+                           found.files)
+        ref = ctx.args.ref
+        if ref is not None:
+            block.ref_root = found.root is not None and (
+                _filename_component(found.root, ref) or _filename_component(found.cwd, ref))
+            block.files = [f for f in found.files if _references(f, ref, found.max_fds)]
+            block.ref_found = block.ref_root or bool(block.files)
+        return block
 
     @staticmethod
     def _dentry(ctx: CommandContext, text: str) -> DentryInfo:
@@ -193,34 +250,49 @@ class Files(Command):
                       f"{center(f'{data.superblock:x}', _ADDR)} {data.type} {data.path}\n")
             return
         nrpages = ctx.args.nrpages
+        ref = ctx.args.ref is not None
         for block in data:
             if block.message is not None:
                 out.write(block.message + "\n")
+                continue
+            if ref:
+                self._render_references(ctx, block)
                 continue
             out.write(("\n" if block.newline_before else "") + task_header(block.info) + "\n")
             if block.root is not None:
                 out.write(f"ROOT: {block.root}    CWD: {block.cwd}\n")
             if not block.files:
                 out.write("No open files\n")
-            elif nrpages:
-                out.write(f" FD {center('INODE', _ADDR)} {center('I_MAPPING', _ADDR)} "
-                          "NRPAGES TYPE PATH\n")
-                for f in block.files:
-                    out.write(f"{f.fd:3d} {_hex(f.inode)} {_hex(f.i_mapping)} {f.nrpages:>7d} "
-                              f"{f.type} {f.path}\n")
             else:
-                out.write(f" FD {center('FILE', _ADDR)} {center('DENTRY', _ADDR)} "
-                          f"{center('INODE', _ADDR)} TYPE PATH\n")
+                out.write(_files_header(nrpages))
                 for f in block.files:
-                    out.write(f"{f.fd:3d} {_file_columns(f)}\n")
+                    out.write(_file_line(f, nrpages))
             if block.newline_after:
                 out.write("\n")
+
+    @staticmethod
+    def _render_references(ctx: CommandContext, block: FilesBlock) -> None:
+        """crash's -R output: only a task with a reference, under its header and its
+        "ROOT: ...    CWD: ... " line (with crash's trailing space), then a blank line."""
+        out = ctx.out
+        if block.ref_found:
+            out.write(task_header(block.info) + "\n")
+            out.write(f"ROOT: {block.root}    CWD: {block.cwd} \n")
+            if block.files:
+                out.write(_files_header(ctx.args.nrpages))
+                for f in block.files:
+                    out.write(_file_line(f, ctx.args.nrpages))
+            out.write("\n")
+        if block.newline_after:
+            out.write("\n")
 
     def to_json(self, ctx: CommandContext, data: Any) -> Any:
         from pycrash.api import jsonable
 
         if isinstance(data, DentryInfo):
             return jsonable(data)
+        if ctx.args.ref is not None:
+            data = [b for b in data if b.message is not None or b.ref_found]
         return [m for m in (
             {"message": b.message} if b.message is not None else
             {"pid": b.info.pid, "task": b.info.task, "comm": b.info.comm, "root": b.root,

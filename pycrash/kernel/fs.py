@@ -269,6 +269,7 @@ class TaskFiles:
     root: str | None  # None: the task has no fs_struct
     cwd: str | None
     files: list[OpenFile]
+    max_fds: int = 0  # fdtable.max_fds (0 without a file table)
 
 
 def task_root_pwd(prog: drgn.Program, task: drgn.Object) -> tuple[str, str] | None:
@@ -344,7 +345,7 @@ def task_files(prog: drgn.Program, task_address: int, *, nrpages: bool = False,
         except drgn.FaultError as err:
             raise FsError(f"cannot read open file {fd} of task {task_address:x}: "
                           f"{err}") from None
-    return TaskFiles(root, cwd, files)
+    return TaskFiles(root, cwd, files, max_fds)
 
 
 # -- mounts ------------------------------------------------------------------------------------

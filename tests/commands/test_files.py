@@ -67,8 +67,31 @@ def test_invalid_pid_and_unsupported_options(sample_session) -> None:
     out = io.StringIO()
     Runner(session, registry, stdout=out, stderr=io.StringIO()).execute("files 999999")
     assert out.getvalue() == "files: invalid task or pid value: 999999\n"
-    for option in ("-p", "-n", "-R"):
+    for option in ("-p", "-n"):
         err = io.StringIO()
         assert Runner(session, registry, stdout=io.StringIO(), stderr=err).execute(
             f"files {option} 1") == 1
         assert err.getvalue() == f"pycrash: files: {option}: option not supported by pycrash\n"
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_foreach_files_R_finds_the_dev_null_writers(scenario: str, run) -> None:
+    """init runs ``cat /tmp/w/fifo > /dev/null &`` and ``yes > /dev/null &``: both tasks
+    reference /dev/null, and every file line printed is a /dev/null one."""
+    roles = testing.manifest(scenario)["ground_truth"]["roles"]
+    text = run("foreach files -R null", scenario)
+    pids = {int(line.split()[1]) for line in text.splitlines() if line.startswith("PID:")}
+    assert {roles["fifo_cat"], roles["yes"]} <= pids
+    for line in text.splitlines():
+        fields = line.split()
+        if fields and fields[0].isdigit():
+            assert fields[4:] == ["CHR", "/dev/null"], line
+    assert "ROOT: /    CWD: / \n" in text  # crash's -R line, with its trailing space
+
+
+def test_files_R_by_descriptor_number(run) -> None:
+    """A decimal reference no larger than the file table is a descriptor number."""
+    pid = testing.manifest("sysrq")["ground_truth"]["roles"]["fifo_cat"]
+    lines = run(f"files -R 1 {pid}").splitlines()
+    assert [line.split()[0] for line in lines[3:] if line.strip()] == ["1"]
+    assert run(f"files -R nothing-like-this {pid}") == "\n"
