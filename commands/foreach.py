@@ -75,6 +75,8 @@ class Foreach(Command):
         Arg("-g", dest="threads", action="store_true"),
         Arg("-r", dest="rlimits", action="store_true"),
         Arg("-e", dest="eframes", action="store_true"),
+        Arg("-m", dest="mm", action="store_true"),  # vm -m
+        Arg("-v", dest="vmas", action="store_true"),  # vm -v
         Arg("words", nargs="*", metavar="task | keyword", complete=Complete.TASK),
     )
 
