@@ -57,14 +57,16 @@ def _vma_addresses(prog: drgn.Program, mm: drgn.Object) -> Iterator[int]:
         return
     if not mm_type.has_member("mm_mt"):
         raise VmError("no mm_struct.mmap or mm_struct.mm_mt in this kernel")
-    from drgn.helpers.linux.mapletree import mt_for_each
+    from pycrash.kernel.mapletree import MapleTreeError, mt_entries
 
-    for count, (_first, _last, entry) in enumerate(mt_for_each(mm.mm_mt.address_of_())):
-        if count >= MAX_VMAS:
-            break
-        address = entry.value_()
-        if address:
-            yield address
+    try:
+        for count, (_first, _last, entry) in enumerate(
+                mt_entries(prog, int(mm.mm_mt.address_of_()))):
+            if count >= MAX_VMAS:
+                break
+            yield entry
+    except MapleTreeError as err:
+        raise VmError(str(err)) from None
 
 
 def mm_vmas(prog: drgn.Program, mm_address: int,

@@ -151,3 +151,39 @@ def test_foreach_vm_R_finds_every_busybox_mapping(scenario: str, run) -> None:
         shown = {(int(f[1], 16), int(f[2], 16)) for f in map(str.split, blocks[pid].splitlines())
                  if len(f) == 5 and f[4] == "/bin/busybox"}
         assert shown == busybox, pid
+
+
+def test_a_maple_tree_loop_is_one_line() -> None:
+    """The sleep task's maple tree root made an internal node whose first slot points back at
+    itself: the walk stops there and vm says so in one line (no hang, no traceback)."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "robustness"))
+    from overlay import overlay_session, u64
+
+    from pycrash.api import registry
+    from pycrash.runner import Runner
+
+    pid = testing.manifest("sysrq")["ground_truth"]["roles"]["sleep"]
+    session, overlay = overlay_session()
+    try:
+        prog = session.prog
+        from pycrash.kernel.tasks import task_table
+
+        info = task_table(prog).pid(pid)[0]
+        mm_mt = info.mm + prog.type("struct mm_struct").member("mm_mt").offset
+        root_at = mm_mt + prog.type("struct maple_tree").member("ma_root").offset
+        node = prog.read_u64(root_at) & ~0xFF
+        looping = node | (2 << 3) | 2  # maple_range_64, an internal node
+        slot0 = node + prog.type("struct maple_node").member("mr64").offset + \
+            prog.type("struct maple_range_64").member("slot").offset
+        overlay.patches[root_at] = u64(looping)
+        overlay.patches[slot0] = u64(looping)
+        out, err = io.StringIO(), io.StringIO()
+        status = Runner(session, registry, stdout=out, stderr=err).execute(f"vm {pid}")
+    finally:
+        session.close()
+    assert status == 1
+    assert err.getvalue() == (f"pycrash: vm: maple tree walk stopped at node {node:x}: "
+                              "node already seen (a loop)\n")
