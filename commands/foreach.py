@@ -75,6 +75,8 @@ class Foreach(Command):
         Arg("-g", dest="threads", action="store_true"),
         Arg("-r", dest="rlimits", action="store_true"),
         Arg("-e", dest="eframes", action="store_true"),
+        Arg("-m", dest="mm", action="store_true"),  # vm -m
+        Arg("-v", dest="vmas", action="store_true"),  # vm -v
         Arg("words", nargs="*", metavar="task | keyword", complete=Complete.TASK),
     )
 
@@ -152,11 +154,19 @@ class Foreach(Command):
         if data.keyword not in ("bt", "ps"):
             from pycrash.commands.bt import task_header
 
-            for n, (info, text) in enumerate(data.rows):
+            references = "-R" in getattr(args, "argv", [])
+            separate = False
+            for info, text in data.rows:
+                if references:
+                    # a -R search (files -R, ...) prints only the tasks with a reference, each
+                    # under its own header and followed by a blank line, as crash does
+                    ctx.out.write(text)
+                    continue
                 header = task_header(info)
                 if not text.startswith(header + "\n"):
                     text = header + "\n" + text
-                ctx.out.write(("\n" if n else "") + text)
+                ctx.out.write(("\n" if separate else "") + text)
+                separate = True
             return
         if data.keyword == "bt":
             from pycrash.commands.bt import Bt, task_header
