@@ -165,6 +165,10 @@ class Foreach(Command):
                 header = task_header(info)
                 if not text.startswith(header + "\n"):
                     text = header + "\n" + text
+                if data.keyword == "sig" and text.endswith("\n\n"):
+                    # crash's sig ends with a blank line on its own, not under foreach
+                    # (whose blank line between tasks takes its place)
+                    text = text[:-1]
                 ctx.out.write(("\n" if separate else "") + text)
                 separate = True
             return

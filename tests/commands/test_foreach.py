@@ -43,3 +43,16 @@ def test_foreach_selectors(run) -> None:
     assert not kernel & user and truth["sleeper_pid"] in kernel
     assert truth["roles"]["yes"] in user
     assert _headers(run(f"foreach {truth['sleeper_pid']} bt")) == [truth["sleeper_pid"]]
+
+
+def test_foreach_sig_drops_sigs_closing_blank_line(run) -> None:
+    """crash's sig ends with a blank line; under foreach the blank line between tasks takes
+    its place (checked with crash 8.0.6: `foreach pycrash_sleeper sig` is the recorded
+    `sig PID` without its last line, and `foreach sig` has one blank line between tasks)."""
+    pid = testing.manifest("sysrq")["ground_truth"]["sleeper_pid"]
+    alone = testing.crash_output("sysrq", "zlib31", f"sig {pid}")
+    assert alone.endswith("\n\n")
+    assert run("foreach pycrash_sleeper sig") == alone[:-1]
+    everyone = run("foreach sig")
+    assert "\n\n\n" not in everyone and not everyone.endswith("\n\n")
+    assert everyone.count("\nPID: ") + 1 == len(run("ps").splitlines()) - 1
