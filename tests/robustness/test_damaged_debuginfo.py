@@ -250,7 +250,10 @@ def test_symbol_cache_written_while_read(tmp_path: Path, monkeypatch) -> None:
         stop.set()
         for t in threads:
             t.join()
-    assert seen["whole"]
+    # Every read above saw the whole table or no file (asserted as it went); how many saw
+    # which depends on the scheduler, so the count is not asserted.  Each writer's last step
+    # is a write: the file left behind is whole.
+    assert path.read_bytes() == good, seen
 
 
 def test_type_name_cache_with_a_changed_name_is_walked_again(tmp_path: Path,
