@@ -1,0 +1,243 @@
+"""``dis``: disassemble kernel text the way crash shows gdb's ``x/Ni`` output.
+
+Follows crash's ``kernel.c:cmd_dis``: an address or symbol, then an optional count; a text
+symbol with no count is disassembled to its end (gdb's function block, else the next
+symbol); ``-r`` from the function's start up to the address, ``-f`` from the address to the
+function's end; ``-l`` puts the source line before each instruction whose line changed.
+Each line is ``0xADDRESS <symbol+offset>:<TAB>instruction``; call/jump targets and
+%rip-relative operands get ``<symbol+offset>`` as crash's ``x86_64_dis_filter()`` adds it.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+
+from pycrash.commands.eval import evaluate, is_hexadecimal, parse_hex, symbol_lookup
+
+from pycrash.api import Arg, Command, CommandContext, CommandError, Complete, register
+
+# crash's x86_64 kernel virtual address space starts here (IS_KVADDR)
+_KERNEL_SPACE = 0xFFFF800000000000
+# Refuse to decode more than this many bytes at once (a damaged symbol table)
+_MAX_BYTES = 1 << 20
+
+
+@dataclass
+class DisLine:
+    """One instruction as ``dis`` prints it, with the source line printed before it."""
+
+    address: int
+    symbol: str | None  # "schedule+21"
+    instruction: str  # gdb's text with the target's <symbol> appended
+    source: str | None = None  # "FILE: LINE" when -l shows a new line here
+
+    @property
+    def text(self) -> str:
+        where = f"0x{self.address:x} <{self.symbol}>" if self.symbol else f"0x{self.address:x}"
+        return f"{where}:\t{self.instruction}"
+
+
+@dataclass
+class DisOutput:
+    lines: list[DisLine] = field(default_factory=list)
+    messages: list[str] = field(default_factory=list)  # crash's text for a missing symbol
+
+
+def _symstr(table, address: int, radix: int) -> str | None:  # noqa: ANN001 - SymbolTable
+    """crash's ``value_to_symstr()`` in the output radix."""
+    found = table.value_search(address)
+    if found is None:
+        return None
+    sym, offset = found
+    if sym.pseudo:
+        return None
+    if not offset:
+        return sym.name
+    return f"{sym.name}+0x{offset:x}" if radix == 16 else f"{sym.name}+{offset}"
+
+
+def _source(ctx: CommandContext, table, address: int) -> str:  # noqa: ANN001 - SymbolTable
+    """gdb's "FILE: LINE" for a text address ("" without line information)."""
+    from pycrash.kernel.symbols import source_line
+
+    ms = table.module_of(address)
+    if ms is not None:
+        if not ms.object_file:
+            return ""
+        base = ms.section_bases.get(".text", ms.module.base)
+        return source_line(ctx.session, address, ms.object_file, base)
+    return source_line(ctx.session, address)
+
+
+def _function_end(ctx: CommandContext, table, start: int) -> int:  # noqa: ANN001
+    """Where the function at ``start`` ends: its symbol size (gdb's block), else the next
+    symbol (crash's ``next_symbol()``)."""
+    try:
+        sym = ctx.session.prog.symbol(start)
+        if sym.size and sym.address <= start < sym.address + sym.size:
+            return sym.address + sym.size
+    except (LookupError, ValueError):
+        pass
+    found = table.value_search(start)
+    if found is not None:
+        following = table.neighbours(found[0])[1]
+        if following is not None and following.address > start:
+            return following.address
+    raise CommandError(f"unable to determine symbol after 0x{start:x}")
+
+
+def _resolve(ctx: CommandContext, table, word: str) -> tuple[int, bool, list[str]]:  # noqa: ANN001
+    """The start address and whether it is a text symbol's start (crash's
+    GNU_FUNCTION_ONLY); or crash's "symbol not found" text."""
+    if any(c in word for c in "+-*/%&|^<>()") and not word.startswith("-"):
+        address = evaluate(word, symbol_lookup(ctx))
+        return address, False, []
+    symbols = table.lookup(word)
+    if is_hexadecimal(word) and not symbols:
+        address = parse_hex(word)
+        found = table.value_search(address)
+        if found is None:
+            raise CommandError(f"{address:x}: no associated kernel symbol found")
+        sym, offset = found
+        return address, not offset and sym.is_text, []
+    if symbols:
+        sym = symbols[0]
+        return sym.address, sym.is_text, []
+    from pycrash.commands.rd import symbol_not_found
+
+    return 0, False, symbol_not_found(ctx, word)
+
+
+def _read_text(ctx: CommandContext, address: int, size: int) -> bytes:
+    from pycrash.core.errors import FaultError
+
+    try:
+        return ctx.session.dump.read(address, size)
+    except FaultError:
+        raise CommandError(f"cannot disassemble from 0x{address:x}") from None
+
+
+def disassembly(ctx: CommandContext, args: argparse.Namespace) -> DisOutput:
+    """Gather the lines ``dis`` prints for parsed ``args``."""
+    from pycrash.kernel.disasm import disassemble
+    from pycrash.kernel.symbols import symbol_table
+
+    for option, what in (("source", "-s"), ("user", "-u"), ("unfiltered", "-U")):
+        if getattr(args, option):
+            raise CommandError(f"option {what} is not supported")
+    if args.decimal and args.hex:
+        raise CommandError("-d and -x are mutually exclusive")
+    if args.reverse and args.forward:
+        raise CommandError("-r and -f are mutually exclusive")
+    radix = 10 if args.decimal else 16 if args.hex else ctx.session.settings.get("radix", 10)
+    table = symbol_table(ctx.session)
+    start, function_only, messages = _resolve(ctx, table, args.address)
+    if messages:
+        return DisOutput(messages=messages)
+    count = None
+    forward, reverse = args.forward, args.reverse
+    if args.count is not None:
+        try:
+            count = int(args.count, 0) if not is_hexadecimal(args.count) else int(args.count)
+        except ValueError:
+            count = parse_hex(args.count)
+        if count == 0:
+            raise CommandError("invalid count argument: 0")
+        forward = False
+        function_only = False
+    if start < _KERNEL_SPACE:
+        raise CommandError(f"{start:x} is not a kernel virtual address")
+
+    target = start
+    end = None
+    if reverse or forward or function_only:
+        found = table.value_search(start)
+        function = found[0].address if found else start
+        end = _function_end(ctx, table, function)
+        if reverse or forward:
+            start = function
+    if reverse:
+        size = target - start + 16
+    elif count is not None:
+        size = 16 * count
+    else:
+        size = (end or start + 1) - start
+    code = _read_text(ctx, start, min(max(size, 1), _MAX_BYTES))
+    insns = disassemble(code, start, None if (reverse or end is not None) else (count or 1))
+
+    if reverse:
+        upto = [i for i in insns if i.address <= target]
+        if count is not None:
+            upto = upto[-count:]
+        insns = upto
+    else:
+        if forward:
+            insns = [i for i in insns if i.address >= target]
+        if count is None and end is not None:
+            insns = [i for i in insns if i.address < end]
+        elif count is not None:
+            insns = insns[:count]
+
+    output = DisOutput()
+    previous = ""
+    for insn in insns:
+        text = insn.text
+        if insn.target is not None:
+            name = _symstr(table, insn.target, radix)
+            if name:
+                text += f" <{name}>"
+        line = DisLine(insn.address, _symstr(table, insn.address, radix), text)
+        if args.lines:
+            source = _source(ctx, table, insn.address)
+            if source != previous:
+                line.source = source
+                previous = source
+        output.lines.append(line)
+    return output
+
+
+@register
+class Dis(Command):
+    name = "dis"
+    summary = "disassemble"
+    description = (
+        "Disassembles memory, either entire kernel functions, from a location for a given\n"
+        "number of instructions, or from the start of a function up to a location."
+    )
+    arguments = (
+        Arg("-r", dest="reverse", action="store_true",
+            help="from the start of the function up to the address"),
+        Arg("-f", dest="forward", action="store_true",
+            help="from the address to the end of the function"),
+        Arg("-l", dest="lines", action="store_true", help="show source code line numbers"),
+        Arg("-d", dest="decimal", action="store_true", help="symbol offsets in decimal"),
+        Arg("-x", "-h", dest="hex", action="store_true", help="symbol offsets in hexadecimal"),
+        Arg("-u", dest="user", action="store_true", help="user virtual address (unsupported)"),
+        Arg("-s", dest="source", action="store_true", help="source code listing (unsupported)"),
+        Arg("-U", dest="unfiltered", action="store_true",
+            help="gdb's raw output (unsupported)"),
+        Arg("address", complete=Complete.SYMBOL, help="address, symbol or expression"),
+        Arg("count", nargs="?", help="number of instructions"),
+    )
+
+    def run(self, ctx: CommandContext, args: argparse.Namespace) -> DisOutput:
+        return disassembly(ctx, args)
+
+    def render(self, ctx: CommandContext, data: DisOutput) -> None:
+        out = ctx.out
+        for message in data.messages:
+            out.write(message)
+        for line in data.lines:
+            if line.source:
+                out.write(f"{line.source}\n")
+            out.write(f"{line.text}\n")
+
+    def to_json(self, ctx: CommandContext, data: DisOutput) -> object:
+        if data.messages:
+            raise CommandError(data.messages[0].strip())
+        return [
+            {"address": line.address, "symbol": line.symbol, "instruction": line.instruction,
+             "source": line.source}
+            for line in data.lines
+        ]
