@@ -65,8 +65,9 @@ def _source(ctx: CommandContext, table, address: int) -> str:  # noqa: ANN001 - 
     if ms is not None:
         if not ms.object_file:
             return ""
-        base = ms.section_bases.get(".text", ms.module.base)
-        return source_line(ctx.session, address, ms.object_file, base)
+        from pycrash.kernel.module_lines import module_source_line
+
+        return module_source_line(ms.object_file, address, ms.section_bases)
     return source_line(ctx.session, address)
 
 
