@@ -23,6 +23,11 @@ _KERNEL_SPACE = 0xFFFF800000000000
 _MAX_BYTES = 1 << 20
 
 
+# What an ftrace call site looks like once ftrace patched it out: crash's
+# x86_64_dis_filter() marks it at a function's first instruction.
+_FTRACE_NOPS = ("nopl   0x0(%rax,%rax,1)", "data32 data32 data32 xchg %ax,%ax")
+
+
 @dataclass
 class DisLine:
     """One instruction as ``dis`` prints it, with the source line printed before it."""
@@ -88,6 +93,17 @@ def _function_end(ctx: CommandContext, table, start: int) -> int:  # noqa: ANN00
     raise CommandError(f"unable to determine symbol after 0x{start:x}")
 
 
+def _is_symbol_text(ctx: CommandContext, sym) -> bool:  # noqa: ANN001 - Symbol
+    """crash's ``is_symbol_text()``: t/T, or a weak symbol inside _stext.._etext."""
+    if sym.type in ("t", "T"):
+        return True
+    if sym.type in ("w", "W"):
+        stext = ctx.session.symbol_address("_stext")
+        etext = ctx.session.symbol_address("_etext")
+        return bool(stext and etext and stext <= sym.address < etext)
+    return False
+
+
 def _resolve(ctx: CommandContext, table, word: str) -> tuple[int, bool, list[str]]:  # noqa: ANN001
     """The start address and whether it is a text symbol's start (crash's
     GNU_FUNCTION_ONLY); or crash's "symbol not found" text."""
@@ -101,10 +117,10 @@ def _resolve(ctx: CommandContext, table, word: str) -> tuple[int, bool, list[str
         if found is None:
             raise CommandError(f"{address:x}: no associated kernel symbol found")
         sym, offset = found
-        return address, not offset and sym.is_text, []
+        return address, not offset and _is_symbol_text(ctx, sym), []
     if symbols:
         sym = symbols[0]
-        return sym.address, sym.is_text, []
+        return sym.address, _is_symbol_text(ctx, sym), []
     from pycrash.commands.rd import symbol_not_found
 
     return 0, False, symbol_not_found(ctx, word)
@@ -162,8 +178,10 @@ def disassembly(ctx: CommandContext, args: argparse.Namespace) -> DisOutput:
         size = target - start + 16
     elif count is not None:
         size = 16 * count
+    elif end is not None:
+        size = end - start
     else:
-        size = (end or start + 1) - start
+        size, count = 16, 1
     code = _read_text(ctx, start, min(max(size, 1), _MAX_BYTES))
     insns = disassemble(code, start, None if (reverse or end is not None) else (count or 1))
 
@@ -182,8 +200,11 @@ def disassembly(ctx: CommandContext, args: argparse.Namespace) -> DisOutput:
 
     output = DisOutput()
     previous = ""
+    exact = {i.address for i in insns if (found := table.value_search(i.address)) and not found[1]}
     for insn in insns:
         text = insn.text
+        if (insn.address in exact and insn.text in _FTRACE_NOPS):
+            text += " [FTRACE NOP]"
         if insn.target is not None:
             name = _symstr(table, insn.target, radix)
             if name:

@@ -87,6 +87,14 @@ def _memory_operand_text(insn, op) -> str:  # noqa: ANN001 - capstone objects
     return text
 
 
+def mnemonic_base(insn) -> str:  # noqa: ANN001 - a capstone instruction
+    """The instruction's name without prefixes and size suffix ("stosq" -> "stos")."""
+    name = insn.mnemonic.split(" ")[-1]
+    if name[:-1] in _STRING_OPS and name[-1] in "bwlq":
+        return name[:-1]
+    return name
+
+
 def _operands_text(insn) -> str:  # noqa: ANN001 - a capstone instruction
     """The operands in gdb's order and spelling (capstone's text with i386-dis.c's rules)."""
     from capstone import x86
@@ -97,7 +105,7 @@ def _operands_text(insn) -> str:  # noqa: ANN001 - a capstone instruction
         # capstone drops a zero displacement and a scale of 1: respell the memory operand
         mem_text = _memory_operand_text(insn, mems[0])
         star = "*" if text.startswith("*") else ""
-        pattern = re.compile(r"(%[a-z]+:)?(-?0x[0-9a-f]+|\d+)?\([^)]*\)|%[a-z]+:-?0x[0-9a-f]+")
+        pattern = re.compile(r"(%[a-z]+:)?(-?(0x[0-9a-f]+|\d+))?\([^)]*\)|%[a-z]+:-?0x[0-9a-f]+")
         match = pattern.search(text)
         if match is None and re.fullmatch(r"\*?(%[a-z]+:)?-?(0x[0-9a-f]+|\d+)", text):
             # an absolute address alone ("%gs:0x1ac00", or "*0x..." as a jump's operand)
@@ -106,9 +114,17 @@ def _operands_text(insn) -> str:  # noqa: ANN001 - a capstone instruction
             text = text[: match.start()] + mem_text + text[match.end():]
             if star and not text.startswith("*"):
                 text = "*" + text
+    if mnemonic_base(insn) in _STRING_OPS:
+        text = re.sub(r"(?<![:\w])\((%[re]di)\)", r"%es:(\1)", text)
+        text = re.sub(r"(?<![:\w])\((%[re]si)\)", r"%ds:(\1)", text)
     imm_width = next((op.size for op in insn.operands if op.type == x86.X86_OP_IMM), 8)
     return _unsigned_immediates(text, imm_width)
 
+
+# String instructions: gdb names their implied segments (%ds:(%rsi), %es:(%rdi)).
+_STRING_OPS = ("movs", "stos", "lods", "scas", "cmps", "ins", "outs")
+# capstone's name -> gdb's (64-bit operand size implied)
+_RENAMED = {"pushfq": "pushf", "popfq": "popf"}
 
 # Always printed without a size suffix in 64-bit mode (their operand size is implied).
 _NO_SUFFIX = frozenset(("call", "ret", "jmp", "push", "pop", "leave", "lret", "iret"))
@@ -126,9 +142,16 @@ def _gdb_mnemonic(insn) -> str:  # noqa: ANN001 - a capstone instruction
     mnemonic = insn.mnemonic
     words = mnemonic.split(" ")
     last = words[-1]
+    if last in _RENAMED:
+        words[-1] = _RENAMED[last]
+        return " ".join(words)
     base = insn.insn_name()
+    if base[:-1] in _STRING_OPS and base[-1] in "bwlq":
+        base = base[:-1]
     if len(last) == len(base) + 1 and last.startswith(base) and last[-1] in "bwlq":
-        has_register = any(op.type == x86.X86_OP_REG for op in insn.operands)
+        # a register operand, explicit or implied ("rep stos %rax,(%rdi)")
+        has_register = any(op.type == x86.X86_OP_REG for op in insn.operands) or bool(
+            re.search(r"(^|,)\*?%[a-z0-9]+(,|$)", insn.op_str.replace(" ", "")))
         if has_register or base in _NO_SUFFIX:
             words[-1] = base
     return " ".join(words)
