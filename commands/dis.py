@@ -36,9 +36,12 @@ class DisLine:
     symbol: str | None  # "schedule+21"
     instruction: str  # gdb's text with the target's <symbol> appended
     source: str | None = None  # "FILE: LINE" when -l shows a new line here
+    user: bool = False  # gdb's own x/i line (dis -u): "   0xADDRESS:<TAB>..."
 
     @property
     def text(self) -> str:
+        if self.user:
+            return f"   0x{self.address:x}:\t{self.instruction}"
         where = f"0x{self.address:x} <{self.symbol}>" if self.symbol else f"0x{self.address:x}"
         return f"{where}:\t{self.instruction}"
 
@@ -135,32 +138,68 @@ def _read_text(ctx: CommandContext, address: int, size: int) -> bytes:
         raise CommandError(f"cannot disassemble from 0x{address:x}") from None
 
 
+def _count(word: str | None) -> int | None:
+    """crash's ``stol()`` of the count argument (decimal, or hex with 0x or hex digits)."""
+    if word is None:
+        return None
+    try:
+        count = int(word, 0) if not is_hexadecimal(word) else int(word)
+    except ValueError:
+        count = parse_hex(word)
+    if count == 0:
+        raise CommandError("invalid count argument: 0")
+    return count
+
+
+def _user_disassembly(ctx: CommandContext, args: argparse.Namespace) -> DisOutput:
+    """``dis -u``: gdb's ``x/Ni`` of a user address in the current context (no symbols;
+    -r, -f and -l do not apply)."""
+    from pycrash.commands.rd import UserReadError, read_user
+
+    from pycrash.kernel.disasm import disassemble
+
+    word = args.address
+    address = parse_hex(word) if is_hexadecimal(word) else evaluate(word, symbol_lookup(ctx))
+    count = _count(args.count) or 1
+    size = 16 * count
+    # gdb reads an instruction's bytes as it decodes: stop at the first unreadable page
+    page_end = (address | 0xFFF) + 1
+    try:
+        code = read_user(ctx, address, size, "gdb_readmem_callback")
+    except UserReadError:
+        try:
+            code = read_user(ctx, address, min(size, page_end - address),
+                             "gdb_readmem_callback")
+        except UserReadError as err:
+            raise CommandError(str(err)) from None
+    output = DisOutput()
+    for insn in disassemble(code, address, count):
+        output.lines.append(DisLine(insn.address, None, insn.text, user=True))
+    return output
+
+
 def disassembly(ctx: CommandContext, args: argparse.Namespace) -> DisOutput:
     """Gather the lines ``dis`` prints for parsed ``args``."""
     from pycrash.kernel.disasm import disassemble
     from pycrash.kernel.symbols import symbol_table
 
-    for option, what in (("source", "-s"), ("user", "-u"), ("unfiltered", "-U")):
+    for option, what in (("source", "-s"), ("unfiltered", "-U")):
         if getattr(args, option):
             raise CommandError(f"option {what} is not supported")
     if args.decimal and args.hex:
         raise CommandError("-d and -x are mutually exclusive")
     if args.reverse and args.forward:
         raise CommandError("-r and -f are mutually exclusive")
+    if args.user:
+        return _user_disassembly(ctx, args)
     radix = 10 if args.decimal else 16 if args.hex else ctx.session.settings.get("radix", 10)
     table = symbol_table(ctx.session)
     start, function_only, messages = _resolve(ctx, table, args.address)
     if messages:
         return DisOutput(messages=messages)
-    count = None
     forward, reverse = args.forward, args.reverse
-    if args.count is not None:
-        try:
-            count = int(args.count, 0) if not is_hexadecimal(args.count) else int(args.count)
-        except ValueError:
-            count = parse_hex(args.count)
-        if count == 0:
-            raise CommandError("invalid count argument: 0")
+    count = _count(args.count)
+    if count is not None:
         forward = False
         function_only = False
     if start < _KERNEL_SPACE:
@@ -235,7 +274,8 @@ class Dis(Command):
         Arg("-l", dest="lines", action="store_true", help="show source code line numbers"),
         Arg("-d", dest="decimal", action="store_true", help="symbol offsets in decimal"),
         Arg("-x", "-h", dest="hex", action="store_true", help="symbol offsets in hexadecimal"),
-        Arg("-u", dest="user", action="store_true", help="user virtual address (unsupported)"),
+        Arg("-u", dest="user", action="store_true",
+            help="the address is a user virtual address of the current context"),
         Arg("-s", dest="source", action="store_true", help="source code listing (unsupported)"),
         Arg("-U", dest="unfiltered", action="store_true",
             help="gdb's raw output (unsupported)"),
