@@ -11,6 +11,7 @@ Each line is ``0xADDRESS <symbol+offset>:<TAB>instruction``; call/jump targets a
 from __future__ import annotations
 
 import argparse
+import weakref
 from dataclasses import dataclass, field
 
 from pycrash.commands.eval import evaluate, is_hexadecimal, parse_hex, symbol_lookup
@@ -21,6 +22,33 @@ from pycrash.api import Arg, Command, CommandContext, CommandError, Complete, re
 _KERNEL_SPACE = 0xFFFF800000000000
 # Refuse to decode more than this many bytes at once (a damaged symbol table)
 _MAX_BYTES = 1 << 20
+
+
+# "dis -b N" per session, as crash keeps kt->BUG_bytes for the rest of the session
+_bug_bytes: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _atoi(text: str) -> int:
+    """C's atoi(): the leading decimal digits (0 when there are none)."""
+    digits = ""
+    for c in text.strip():
+        if not (c.isdigit() or (not digits and c in "+-")):
+            break
+        digits += c
+    try:
+        return int(digits)
+    except ValueError:
+        return 0
+
+
+def bug_bytes(ctx: CommandContext) -> int:
+    """The bytes skipped after ud2: set by ``dis -b``, else what the kernel's types say."""
+    from pycrash.kernel.disasm import default_bug_bytes
+
+    session = ctx.session
+    if session not in _bug_bytes:
+        _bug_bytes[session] = default_bug_bytes(session.prog)
+    return _bug_bytes[session]
 
 
 # What an ftrace call site looks like once ftrace patched it out: crash's
@@ -190,6 +218,15 @@ def disassembly(ctx: CommandContext, args: argparse.Namespace) -> DisOutput:
         raise CommandError("-d and -x are mutually exclusive")
     if args.reverse and args.forward:
         raise CommandError("-r and -f are mutually exclusive")
+    if args.bug_bytes is not None:
+        if args.address is None and args.bug_bytes == "":
+            return DisOutput(messages=[
+                f"encoded bytes being skipped after ud2a: {bug_bytes(ctx)}\n"])
+        _bug_bytes[ctx.session] = _atoi(args.bug_bytes)
+        if args.address is None:
+            return DisOutput()
+    if args.address is None:
+        raise CommandError("an address, symbol or expression is required")
     if args.user:
         return _user_disassembly(ctx, args)
     radix = 10 if args.decimal else 16 if args.hex else ctx.session.settings.get("radix", 10)
@@ -222,7 +259,8 @@ def disassembly(ctx: CommandContext, args: argparse.Namespace) -> DisOutput:
     else:
         size, count = 16, 1
     code = _read_text(ctx, start, min(max(size, 1), _MAX_BYTES))
-    insns = disassemble(code, start, None if (reverse or end is not None) else (count or 1))
+    insns = disassemble(code, start, None if (reverse or end is not None) else (count or 1),
+                        bug_bytes(ctx))
 
     if reverse:
         upto = [i for i in insns if i.address <= target]
@@ -279,7 +317,10 @@ class Dis(Command):
         Arg("-s", dest="source", action="store_true", help="source code listing (unsupported)"),
         Arg("-U", dest="unfiltered", action="store_true",
             help="gdb's raw output (unsupported)"),
-        Arg("address", complete=Complete.SYMBOL, help="address, symbol or expression"),
+        Arg("-b", "-B", dest="bug_bytes", nargs="?", const="", metavar="num",
+            help="bytes to skip after a BUG's ud2; alone, show the number"),
+        Arg("address", nargs="?", complete=Complete.SYMBOL,
+            help="address, symbol or expression"),
         Arg("count", nargs="?", help="number of instructions"),
     )
 
@@ -296,6 +337,8 @@ class Dis(Command):
             out.write(f"{line.text}\n")
 
     def to_json(self, ctx: CommandContext, data: DisOutput) -> object:
+        if data.messages and data.messages[0].startswith("encoded bytes"):
+            return {"bug_bytes": bug_bytes(ctx)}
         if data.messages:
             raise CommandError(data.messages[0].strip())
         return [

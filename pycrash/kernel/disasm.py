@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 # gdb pads "mnemonic" to this many columns before the operands (i386-dis.c print_insn).
 MNEMONIC_WIDTH = 6
@@ -180,10 +181,27 @@ def gdb_instruction(insn) -> Instruction:  # noqa: ANN001 - a capstone instructi
     return Instruction(insn.address, insn.size, text, mnemonic, target, rip_relative)
 
 
-def disassemble(code: bytes, address: int, count: int | None = None) -> list[Instruction]:
+def default_bug_bytes(prog: Any) -> int:
+    """Bytes encoded after a BUG()'s ``ud2`` that the disassembler must skip (crash's
+    ``BUG_x86_64()``): none since the kernel keeps BUG() data in ``__bug_table`` (struct
+    bug_entry, 2.6.20); before, the inline ``struct bug_frame`` after the 2-byte ud2."""
+    try:
+        prog.type("struct bug_entry")
+        return 0
+    except LookupError:
+        pass
+    try:
+        return max(0, prog.type("struct bug_frame").size - 2)
+    except LookupError:
+        return 0
+
+
+def disassemble(code: bytes, address: int, count: int | None = None,
+                bug_bytes: int = 0) -> list[Instruction]:
     """Decode ``code`` (loaded at ``address``): at most ``count`` instructions, or all.
 
-    Bytes capstone cannot decode end the listing with gdb's ``(bad)``.
+    ``bug_bytes`` after each ``ud2`` are skipped (crash's patched gdb makes them part of the
+    ud2).  Bytes capstone cannot decode are gdb's ``(bad)``.
     """
     cs = _disassembler()
     found: list[Instruction] = []
@@ -196,4 +214,6 @@ def disassemble(code: bytes, address: int, count: int | None = None) -> list[Ins
             continue
         found.append(gdb_instruction(insn))
         offset += insn.size
+        if bug_bytes and insn.mnemonic == "ud2":
+            offset += bug_bytes
     return found

@@ -155,3 +155,21 @@ def test_gdb_spelling(code: str, text: str) -> None:
 
     (insn,) = disassemble(bytes.fromhex(code), 0xFFFFFFFF81000000)
     assert insn.text == text
+
+
+def test_bug_bytes(run) -> None:
+    # crash 8.0.6 on the sysrq dump: a 6.1 kernel keeps BUG() data in __bug_table
+    assert run("dis -b") == "encoded bytes being skipped after ud2a: 0\n"
+    try:
+        assert run("dis -b 3") == ""
+        assert run("dis -b") == "encoded bytes being skipped after ud2a: 3\n"
+    finally:
+        run("dis -b 0")
+
+
+def test_bytes_after_ud2_are_skipped() -> None:
+    from pycrash.kernel.disasm import disassemble
+
+    code = bytes.fromhex("0f0b" "ffffff" "c3")
+    insns = disassemble(code, 0x1000, bug_bytes=3)
+    assert [(i.address, i.text) for i in insns] == [(0x1000, "ud2    "), (0x1005, "ret    ")]
