@@ -158,12 +158,36 @@ def _gdb_mnemonic(insn) -> str:  # noqa: ANN001 - a capstone instruction
     return " ".join(words)
 
 
+_PREFIX_BYTES = frozenset((0x66, 0x67, 0xF2, 0xF3, 0xF0, 0x2E, 0x3E, 0x26, 0x64, 0x65, 0x36))
+
+
+def _extra_data16(code: bytes) -> int:
+    """0x66 prefixes beyond the one an instruction uses: gdb shows each as ``data16``."""
+    prefixes = 0
+    while prefixes < len(code) and code[prefixes] in _PREFIX_BYTES:
+        prefixes += 1
+    return max(0, code[:prefixes].count(0x66) - 1)
+
+
 def gdb_instruction(insn) -> Instruction:  # noqa: ANN001 - a capstone instruction
     """gdb's text for one capstone instruction (without symbol names)."""
     from capstone import x86
 
-    mnemonic = _gdb_mnemonic(insn)
+    code = bytes(insn.bytes)
+    extra = _extra_data16(code)
+    core = code.replace(b"\x66", b"", extra) if extra else code
+    # 0x90 is "nop" alone (i386-dis.c NOP_Fixup: no operand padding); with an operand-size
+    # prefix it is what it encodes, xchg %ax,%ax
+    if core == b"\x90":
+        return Instruction(insn.address, insn.size, "data16 " * extra + "nop", "nop")
+    if core == b"\x66\x90":
+        text = f"{'data16 ' * extra + 'xchg':<{MNEMONIC_WIDTH}} %ax,%ax"
+        return Instruction(insn.address, insn.size, text, "xchg")
+    mnemonic = "data16 " * extra + _gdb_mnemonic(insn)
     operands = _operands_text(insn)
+    # shifts and rotates by one (opcodes 0xd0/0xd1) show no count
+    if insn.opcode[0] in (0xD0, 0xD1) and operands.startswith("$0x1,"):
+        operands = operands[len("$0x1,"):]
     target = None
     rip_relative = False
     for op in insn.operands:

@@ -146,6 +146,11 @@ GDB_TEXT = [
     ("65488b1c2500ac0100", "mov    %gs:0x1ac00,%rbx"),
     ("48c74340dec0ad0b", "movq   $0xbadc0de,0x40(%rbx)"),
     ("c3", "ret    "),
+    # memmove+180, memmove+191, copy_page, __sw_hweight64+15
+    ("66662e0f1f840000000000", "data16 nopw %cs:0x0(%rax,%rax,1)"),
+    ("90", "nop"),
+    ("6690", "xchg   %ax,%ax"),
+    ("48d1ea", "shr    %rdx"),
 ]
 
 
