@@ -86,7 +86,8 @@ def _symstr(table, address: int, radix: int) -> str | None:  # noqa: ANN001 - Sy
     if found is None:
         return None
     sym, offset = found
-    if sym.pseudo:
+    # gdb knows no compiler-local labels (".LC0") and crash's markers are not symbols
+    if sym.pseudo or sym.name.startswith("."):
         return None
     if not offset:
         return sym.name
@@ -135,6 +136,17 @@ def _is_symbol_text(ctx: CommandContext, sym) -> bool:  # noqa: ANN001 - Symbol
     return False
 
 
+def _duplicates(ctx: CommandContext, table, word: str, texts: list) -> list[str]:  # noqa: ANN001
+    """crash's answer to a name several text symbols have: each of them, with its line."""
+    from pycrash.commands.sym import symbol_line
+
+    lines = [f"dis: {word}: duplicate text symbols found:\n"]
+    for sym in texts:
+        lines.append(symbol_line(ctx, table, sym, show_module=sym.module is not None).text
+                     + "\n")
+    return lines
+
+
 def _resolve(ctx: CommandContext, table, word: str) -> tuple[int, bool, list[str]]:  # noqa: ANN001
     """The start address and whether it is a text symbol's start (crash's
     GNU_FUNCTION_ONLY); or crash's "symbol not found" text."""
@@ -150,20 +162,38 @@ def _resolve(ctx: CommandContext, table, word: str) -> tuple[int, bool, list[str
         sym, offset = found
         return address, not offset and _is_symbol_text(ctx, sym), []
     if symbols:
-        sym = symbols[0]
-        return sym.address, _is_symbol_text(ctx, sym), []
+        texts = [s for s in symbols if _is_symbol_text(ctx, s)]
+        if len(texts) > 1:
+            return 0, False, _duplicates(ctx, table, word, texts)
+        sym = texts[0] if texts else symbols[0]
+        return sym.address, bool(texts), []
     from pycrash.commands.rd import symbol_not_found
 
     return 0, False, symbol_not_found(ctx, word)
 
 
 def _read_text(ctx: CommandContext, address: int, size: int) -> bytes:
+    """The text bytes, up to the first unreadable page (gdb decodes what it could read);
+    nothing readable is crash's read error."""
     from pycrash.core.errors import FaultError
+    from pycrash.format.faults import readmem_error
 
     try:
         return ctx.session.dump.read(address, size)
-    except FaultError:
-        raise CommandError(f"cannot disassemble from 0x{address:x}") from None
+    except FaultError as err:
+        first_error = err
+    code = b""
+    page = 4096
+    while len(code) < size:
+        chunk = min(size - len(code), page - (address + len(code)) % page)
+        try:
+            code += ctx.session.dump.read(address + len(code), chunk)
+        except FaultError:
+            break
+    if not code:
+        raise CommandError(readmem_error(first_error, address, "KVADDR", "gdb_readmem_callback",
+                                         exact=True)) from None
+    return code
 
 
 def _count(word: str | None) -> int | None:

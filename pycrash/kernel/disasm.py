@@ -125,7 +125,8 @@ def _operands_text(insn) -> str:  # noqa: ANN001 - a capstone instruction
 # String instructions: gdb names their implied segments (%ds:(%rsi), %es:(%rdi)).
 _STRING_OPS = ("movs", "stos", "lods", "scas", "cmps", "ins", "outs")
 # capstone's name -> gdb's (64-bit operand size implied)
-_RENAMED = {"pushfq": "pushf", "popfq": "popf"}
+_RENAMED = {"pushfq": "pushf", "popfq": "popf", "lgdtq": "lgdt", "lidtq": "lidt",
+            "sgdtq": "sgdt", "sidtq": "sidt"}
 
 # Always printed without a size suffix in 64-bit mode (their operand size is implied).
 _NO_SUFFIX = frozenset(("call", "ret", "jmp", "push", "pop", "leave", "lret", "iret"))
@@ -147,16 +148,20 @@ def _gdb_mnemonic(insn) -> str:  # noqa: ANN001 - a capstone instruction
         words[-1] = _RENAMED[last]
         return " ".join(words)
     base = insn.insn_name()
-    if base[:-1] in _STRING_OPS and base[-1] in "bwlq":
-        base = base[:-1]
+    if last[:-1] in _STRING_OPS and last[-1] in "bwlq":
+        base = last[:-1]
     if len(last) == len(base) + 1 and last.startswith(base) and last[-1] in "bwlq":
         # a register operand, explicit or implied ("rep stos %rax,(%rdi)")
         has_register = any(op.type == x86.X86_OP_REG for op in insn.operands) or bool(
-            re.search(r"(^|,)\*?%[a-z0-9]+(,|$)", insn.op_str.replace(" ", "")))
+            re.search(r"(^|,)\*?%[a-z0-9]+(,|$)",
+                      re.sub(r"\([^)]*\)", "", insn.op_str.replace(" ", ""))))
         if has_register or base in _NO_SUFFIX:
             words[-1] = base
     return " ".join(words)
 
+
+# Operands capstone leaves implied but gdb prints (i386-dis.c OP_Monitor, OP_Mwait)
+_IMPLIED_OPERANDS = {"monitor": "%rax,%ecx,%edx", "mwait": "%eax,%ecx"}
 
 _PREFIX_BYTES = frozenset((0x66, 0x67, 0xF2, 0xF3, 0xF0, 0x2E, 0x3E, 0x26, 0x64, 0x65, 0x36))
 
@@ -184,7 +189,10 @@ def gdb_instruction(insn) -> Instruction:  # noqa: ANN001 - a capstone instructi
         text = f"{'data16 ' * extra + 'xchg':<{MNEMONIC_WIDTH}} %ax,%ax"
         return Instruction(insn.address, insn.size, text, "xchg")
     mnemonic = "data16 " * extra + _gdb_mnemonic(insn)
-    operands = _operands_text(insn)
+    operands = _IMPLIED_OPERANDS.get(insn.mnemonic) or _operands_text(insn)
+    # the I/O port register is shown as a memory operand: "in (%dx),%al", "out %al,(%dx)"
+    if mnemonic.split(" ")[-1].rstrip("bwl") in ("in", "out", "ins", "outs"):
+        operands = re.sub(r"(^|,)%dx($|,)", r"\1(%dx)\2", operands)
     # shifts and rotates by one (opcodes 0xd0/0xd1) show no count
     if insn.opcode[0] in (0xD0, 0xD1) and operands.startswith("$0x1,"):
         operands = operands[len("$0x1,"):]

@@ -151,6 +151,16 @@ GDB_TEXT = [
     ("90", "nop"),
     ("6690", "xchg   %ax,%ax"),
     ("48d1ea", "shr    %rdx"),
+    # acpi_processor_ffh_cstate_enter, futex_requeue, per_cpu_pages_init,
+    # quirk_disable_broadcom_boot_interrupt, ioread64be_hi_lo, startup_64_setup_env
+    ("0f01c8", "monitor %rax,%ecx,%edx"),
+    ("0f01c9", "mwait  %eax,%ecx"),
+    ("f0ff0b", "lock decl (%rbx)"),
+    ("f0ff4d00", "lock decl 0x0(%rbp)"),
+    ("f3ab", "rep stos %eax,%es:(%rdi)"),
+    ("ee", "out    %al,(%dx)"),
+    ("ed", "in     (%dx),%eax"),
+    ("0f0118", "lidt   (%rax)"),
 ]
 
 
@@ -178,3 +188,30 @@ def test_bytes_after_ud2_are_skipped() -> None:
     code = bytes.fromhex("0f0b" "ffffff" "c3")
     insns = disassemble(code, 0x1000, bug_bytes=3)
     assert [(i.address, i.text) for i in insns] == [(0x1000, "ud2    "), (0x1005, "ret    ")]
+
+
+def test_duplicate_text_symbols(run) -> None:
+    # crash 8.0.6 on the sysrq dump ("dis inv_show")
+    assert run("dis inv_show") == """\
+dis: inv_show: duplicate text symbols found:
+ffffffff9f606200 (t) inv_show /usr/src/linux-6.1/arch/x86/events/amd/core.c: 1014
+ffffffff9f609660 (t) inv_show /usr/src/linux-6.1/arch/x86/events/intel/core.c: 4525
+ffffffff9f610030 (t) inv_show /usr/src/linux-6.1/arch/x86/events/intel/knc.c: 278
+ffffffff9f612790 (t) inv_show /usr/src/linux-6.1/arch/x86/events/intel/p6.c: 188
+ffffffff9f61cd10 (t) inv_show /usr/src/linux-6.1/arch/x86/events/zhaoxin/core.c: 440
+"""
+
+
+def test_local_labels_are_not_named(run) -> None:
+    # crash 8.0.6 on the sysrq dump: gdb names no ".LC0" string label
+    assert run("dis acpi_ec_space_handler+390 1") == (
+        "0xffffffff9f8000b6 <acpi_ec_space_handler+390>:\t"
+        "movzwl 0x6e1479(%rip),%ecx        # 0xffffffff9fee1536\n")
+
+
+def test_unreadable_text_is_crashs_read_error(sample_session) -> None:
+    # memblock_isolate_range is __init text, freed after boot and not in the dump
+    status, out, err = _run_status(sample_session, "dis memblock_isolate_range")
+    assert status == 1 and out == ""
+    assert err.strip() == ("pycrash: dis: page excluded: kernel virtual address: "
+                           'ffffffffa026c06a  type: "gdb_readmem_callback"')
