@@ -10,6 +10,7 @@ A module missing from the table still works; it is just imported at start.
 BUILTIN_COMMANDS: dict[str, tuple[str, ...]] = {
     "ascii": ("ascii",),
     "bt": ("bt",),
+    "dis": ("dis",),
     "eval": ("eval",),
     "exit": ("exit", "q", "quit"),
     "extend": ("extend",),
