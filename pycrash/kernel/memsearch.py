@@ -1,0 +1,243 @@
+"""Searching kernel memory for values, as crash's memory.c ``cmd_search`` walks it.
+
+crash (x86_64_get_kvaddr_ranges) splits the kernel's address space into ranges, sorted by
+start address, and searches each in turn:
+
+* unity map: ``page_offset_base`` .. ``high_memory``, the direct map of all RAM;
+* start map: ``__START_KERNEL_map`` .. ``_end``, the kernel image mapping;
+* vmalloc: ``vmalloc_base`` .. the end of the highest vmalloc area (module memory is
+  vmalloc'ed, so this covers the modules too); only the areas of ``vmap_area_list`` are read;
+* vmemmap: ``vmemmap_base`` .. the end of the last node's ``struct page`` array.
+
+The unity and start maps are translated arithmetically (x86_64_VTOP: ``vaddr - PAGE_OFFSET``
+and ``vaddr - __START_KERNEL_map + phys_base``), vmalloc and vmemmap through the page tables.
+A page is searched when its physical page is in the dump (makedumpfile's excluded pages
+are not read); every byte comes through ``session.dump``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from typing import Any
+
+START_KERNEL_MAP = 0xFFFFFFFF80000000  # x86-64 __START_KERNEL_map
+_U64 = (1 << 64) - 1
+_CHUNK = 64 * 4096  # bytes read at once from a run of present physical pages
+
+UNITY, START, VMALLOC, VMEMMAP = "unity", "start", "vmalloc", "vmemmap"
+
+
+@dataclasses.dataclass
+class KvRange:
+    kind: str
+    start: int
+    end: int
+
+
+@dataclasses.dataclass
+class Block:
+    """``data`` read from the dump, found at (virtual or physical) ``address``."""
+
+    address: int
+    data: bytes
+
+
+def vmalloc_areas(prog: Any) -> list[tuple[int, int]]:
+    """crash's vmlist: ``[va_start, va_end)`` of each ``vmap_area`` holding a vm_struct
+    (before v4.20 ``flags == VM_VM_AREA``), in ``vmap_area_list`` (address) order."""
+    import drgn
+
+    from pycrash.kernel.lists import entries, list_walk
+
+    try:
+        head = prog["vmap_area_list"].address_of_().value_()
+    except KeyError:
+        return _vmap_node_areas(prog)
+    va_type = prog.type("struct vmap_area")
+    old_flags = _has_member(va_type, "purge_list") and _has_member(va_type, "flags")
+    areas = []
+    for va in entries(prog, list_walk(prog, head), "struct vmap_area", "list"):
+        try:
+            if old_flags:
+                if va.flags.value_() != 0x04:  # VM_VM_AREA
+                    continue
+            elif not va.vm.value_():
+                continue
+            areas.append((va.va_start.value_(), va.va_end.value_()))
+        except drgn.FaultError:
+            continue
+    return areas
+
+
+def _vmap_node_areas(prog: Any) -> list[tuple[int, int]]:
+    """v6.9+: the busy areas of every ``vmap_nodes[i].busy.head`` list, by address."""
+    import drgn
+
+    from pycrash.kernel.lists import entries, list_walk
+
+    try:
+        nodes = prog["vmap_nodes"]
+        count = prog["nr_vmap_nodes"].value_()
+    except KeyError:
+        return []
+    areas = []
+    for i in range(count):
+        head = nodes[i].busy.head.address_of_().value_()
+        for va in entries(prog, list_walk(prog, head), "struct vmap_area", "list"):
+            try:
+                if va.vm.value_():
+                    areas.append((va.va_start.value_(), va.va_end.value_()))
+            except drgn.FaultError:
+                continue
+    return sorted(areas)
+
+
+def _has_member(type_: Any, name: str) -> bool:
+    try:
+        type_.member(name)
+    except LookupError:
+        return False
+    return True
+
+
+def kvaddr_ranges(session: Any, areas: list[tuple[int, int]]) -> list[KvRange]:
+    """crash's x86_64_get_kvaddr_ranges(), sorted by start."""
+    from pycrash.kernel.memory import online_pgdats, page_offset_base, page_struct_size
+    from pycrash.kernel.memory import vmemmap_base as vmemmap_start
+
+    prog = session.prog
+    ranges = [
+        KvRange(UNITY, page_offset_base(session), prog["high_memory"].value_()),
+        KvRange(START, START_KERNEL_MAP, _kernel_end(session)),
+    ]
+    if areas:
+        vmalloc = session.dump.read_u64(session.symbol_address("vmalloc_base"))
+        ranges.append(KvRange(VMALLOC, vmalloc, max(end for _, end in areas)))
+    base = vmemmap_start(session)
+    if not _in_areas(areas, base):
+        last = online_pgdats(prog)[-1]
+        pages = last.node_start_pfn.value_() + last.node_spanned_pages.value_()
+        ranges.append(KvRange(VMEMMAP, base, base + pages * page_struct_size(session)))
+    return sorted(ranges, key=lambda r: r.start)
+
+
+def _kernel_end(session: Any) -> int:
+    """crash's kt->end: the runtime ``_end`` (drgn keeps this linker symbol unrelocated,
+    the symbol table relocates it by the KASLR offset)."""
+    from pycrash.kernel.symbols import symbol_table
+
+    found = symbol_table(session).lookup("_end")
+    if found:
+        return found[0].address
+    return session.symbol_address("_end") + (session.dump.kaslr_offset or 0)
+
+
+def _in_areas(areas: list[tuple[int, int]], address: int) -> bool:
+    return any(start <= address < end for start, end in areas)
+
+
+def _present_physical(session: Any, lo: int, hi: int) -> Iterator[tuple[int, int]]:
+    """``[start, end)`` physical runs of pages in the dump, clipped to ``[lo, hi)``."""
+    for start, end in session.dump.present_ranges():
+        start, end = max(start, lo), min(end, hi)
+        if start < end:
+            yield start, end
+
+
+def _physical_blocks(session: Any, lo: int, hi: int, to_virtual: int) -> Iterator[Block]:
+    """Blocks of present physical memory in ``[lo, hi)``, addressed ``paddr + to_virtual``."""
+    for start, end in _present_physical(session, lo, hi):
+        for at in range(start, end, _CHUNK):
+            size = min(_CHUNK, end - at)
+            try:
+                data = session.dump.read(at, size, physical=True)
+            except Exception:  # noqa: BLE001 - unreadable: skipped, as crash's readmem
+                continue
+            yield Block((at + to_virtual) & _U64, data)
+
+
+def _mapped_blocks(session: Any, lo: int, hi: int) -> Iterator[Block]:
+    """Pages of ``[lo, hi)`` (page aligned) the kernel page tables map to a present page."""
+    dump = session.dump
+    psize = dump.page_size
+    present = dump.present_ranges()
+    for page in range(lo, hi, psize):
+        try:
+            paddr = dump.vtop(page)
+        except Exception:  # noqa: BLE001 - not mapped: crash's next_kpage()
+            continue
+        if not any(start <= paddr < end for start, end in present):
+            continue
+        try:
+            yield Block(page, dump.read(paddr, psize, physical=True))
+        except Exception:  # noqa: BLE001 - unreadable: skipped, as crash's readmem
+            continue
+
+
+def range_blocks(session: Any, rng: KvRange, lo: int, hi: int,
+                 areas: list[tuple[int, int]]) -> Iterator[Block]:
+    """What crash's search_virtual() reads of ``rng`` between ``lo`` and ``hi``."""
+    psize = session.dump.page_size
+    if rng.kind == UNITY:
+        base = rng.start
+        yield from _physical_blocks(session, lo - base, hi - base, base)
+    elif rng.kind == START:
+        phys_base = session.dump.read_u64(session.symbol_address("phys_base"))
+        if phys_base >> 63:
+            phys_base -= 1 << 64  # KASLR: the image sits lower in RAM than its link address
+        # paddr = vaddr - __START_KERNEL_map + phys_base; below physical 0 nothing is read
+        plo = max(0, lo - START_KERNEL_MAP + phys_base)
+        phi = hi - START_KERNEL_MAP + phys_base
+        if plo < phi:
+            yield from _physical_blocks(session, plo, phi, START_KERNEL_MAP - phys_base)
+    elif rng.kind == VMALLOC:
+        for start, end in areas:
+            start, end = max(start, lo), min(end, hi)
+            if start < end:
+                yield from _mapped_blocks(session, start & ~(psize - 1), end)
+    else:
+        yield from _mapped_blocks(session, lo & ~(psize - 1), hi)
+
+
+def physical_blocks(session: Any, lo: int, hi: int) -> Iterator[Block]:
+    """Present physical memory in ``[lo, hi)`` (crash's search_physical())."""
+    yield from _physical_blocks(session, lo, hi, 0)
+
+
+@dataclasses.dataclass
+class Target:
+    value: int
+    label: str  # crash's show_opt_string(): "(symbol)" or ""
+
+
+def find_words(block: Block, lo: int, hi: int, width: int, targets: list[Target],
+               mask: int) -> list[tuple[int, int, int]]:
+    """(address, word, target index) of every ``width``-byte word of ``block`` in
+    ``[lo, hi)`` equal to a target under ``~mask`` (crash's SEARCHMASK), in address order."""
+    start = max(lo, block.address) - block.address
+    stop = min(hi, block.address + len(block.data)) - block.address
+    if start >= stop:
+        return []
+    data = block.data
+    found: list[tuple[int, int, int]] = []
+    full = (1 << (8 * width)) - 1
+    keep = ~mask & full
+    if keep == full:
+        for index, target in enumerate(targets):
+            needle = (target.value & full).to_bytes(width, "little")
+            pos = data.find(needle, start, stop)
+            while pos >= 0:
+                if pos % width == 0 and pos + width <= stop:
+                    found.append((block.address + pos, target.value & full, index))
+                pos = data.find(needle, pos + 1, stop)
+        return sorted(found)
+    words = memoryview(data)[start:stop - (stop - start) % width].cast(
+        {8: "Q", 4: "I", 2: "H"}[width])
+    wanted = [(target.value & keep, i) for i, target in enumerate(targets)]
+    for n, word in enumerate(words):
+        for value, index in wanted:
+            if word & keep == value:
+                found.append((block.address + start + n * width, word, index))
+    return found
+
