@@ -14,8 +14,9 @@ from pycrash.kernel.memsearch import (
     Target,
     find_words,
     kvaddr_ranges,
+    node_ranges,
     physical_blocks,
-    range_blocks,
+    range_pages,
     vmalloc_areas,
 )
 
@@ -110,8 +111,8 @@ class Search(Command):
             ctx.warn(f"rounding down start address to: {start:x}")
         matches: list[Match] = []
 
-        def scan(blocks: Any, lo: int, hi: int) -> None:
-            for block in ctx.progress(blocks, "search"):
+        def scan(pages: Any) -> None:
+            for block, lo, hi in ctx.progress(pages, "search"):
                 for address, value, index in find_words(block, lo, hi, width, targets, mask):
                     matches.append(Match(address, value, targets[index].label))
 
@@ -121,10 +122,11 @@ class Search(Command):
                 lo + length if length else max(e for _, e in session.dump.physical_ranges()))
             if hi < lo:
                 raise CommandError(f"ending address {hi:x} is below starting address {lo:x}")
-            scan(physical_blocks(session, lo, hi), lo, hi)
+            scan((block, lo, hi) for block in physical_blocks(session, lo, hi))
             return matches
         areas = vmalloc_areas(session.prog)
         ranges = kvaddr_ranges(session, areas)
+        nodes = node_ranges(session)
         lo = start if start is not None else ranges[0].start
         if not _is_kvaddr(session, lo):
             raise CommandError(f"invalid kernel virtual address: {lo:x}")
@@ -139,7 +141,7 @@ class Search(Command):
             if (args.kernel_vmalloc and unity_like) or (args.kernel_unity and not unity_like):
                 continue
             rlo, rhi = max(lo, rng.start), min(hi, rng.end)
-            scan(range_blocks(session, rng, rlo, rhi, areas), rlo, rhi)
+            scan(range_pages(session, rng, rlo, rhi, areas, nodes))
         return matches
 
     def render(self, ctx: CommandContext, data: list[Match]) -> None:

@@ -157,47 +157,108 @@ def _physical_blocks(session: Any, lo: int, hi: int, to_virtual: int) -> Iterato
             yield Block((at + to_virtual) & _U64, data)
 
 
-def _mapped_blocks(session: Any, lo: int, hi: int) -> Iterator[Block]:
-    """Pages of ``[lo, hi)`` (page aligned) the kernel page tables map to a present page."""
-    dump = session.dump
-    psize = dump.page_size
-    present = dump.present_ranges()
-    for page in range(lo, hi, psize):
+@dataclasses.dataclass
+class _Walker:
+    """crash's search_virtual() page walk over one kernel range: kvtop(), phys_to_page()
+    and, where a page cannot be translated, next_kpage() for the range's kind."""
+
+    session: Any
+    rng: KvRange
+    areas: list[tuple[int, int]]
+    nodes: list[tuple[int, int]]  # [start, end) physical of each node
+    phys_base: int  # signed
+
+    def translate(self, vaddr: int) -> int | None:
+        dump = self.session.dump
+        kind = dump.layout.kind(vaddr)
+        # x86_64_VTOP(): arithmetic outside vmalloc/vmemmap/module space
+        if kind == "text":
+            return vaddr - START_KERNEL_MAP + self.phys_base
+        if kind == "directmap" or (self.rng.kind == UNITY and kind not in (
+                "vmalloc", "vmemmap", "module")):
+            return vaddr - self.rng.start if self.rng.kind == UNITY else None
         try:
-            paddr = dump.vtop(page)
-        except Exception:  # noqa: BLE001 - not mapped: crash's next_kpage()
-            continue
-        if not any(start <= paddr < end for start, end in present):
-            continue
-        try:
-            yield Block(page, dump.read(paddr, psize, physical=True))
-        except Exception:  # noqa: BLE001 - unreadable: skipped, as crash's readmem
-            continue
+            return dump.vtop(vaddr)
+        except Exception:  # noqa: BLE001 - not mapped
+            return None
+
+    def has_page(self, paddr: int) -> bool:
+        """phys_to_page(): the physical page lies in a node."""
+        return any(start <= paddr < end for start, end in self.nodes)
+
+    def next_page(self, vaddr: int) -> int | None:
+        """next_kpage(): the next candidate page after untranslatable ``vaddr``."""
+        psize = self.session.dump.page_size
+        vaddr = (vaddr & ~(psize - 1)) + psize
+        if vaddr > _U64:
+            return None
+        if self.rng.kind == UNITY:  # next_identity_mapping()
+            paddr = vaddr - self.rng.start
+            found = None
+            for start, end in self.nodes:
+                if paddr >= end:
+                    continue
+                if paddr < start:
+                    if found is None or start < found:
+                        found = start
+                    continue
+                return vaddr
+            return None if found is None else self.rng.start + found
+        if self.rng.kind == VMALLOC:  # next_vmlist_vaddr()
+            for start, end in self.areas:
+                if vaddr <= start:
+                    return start
+                if vaddr < end:
+                    return vaddr
+            return None
+        return vaddr
+
+    def pages(self, lo: int, hi: int) -> Iterator[tuple[Block, int, int]]:
+        """(page, first word address, end) of each page read, as search_virtual() reads."""
+        dump = self.session.dump
+        psize = dump.page_size
+        pp, nxt = lo & ~(psize - 1), lo
+        while nxt < hi:
+            lastpage = (nxt & ~(psize - 1)) == (hi & ~(psize - 1))
+            paddr = self.translate(pp)
+            if paddr is None or paddr < 0 or not self.has_page(paddr):
+                found = self.next_page(pp)
+                if found is None:
+                    return
+                pp = nxt = found
+                continue
+            try:
+                data = dump.read(paddr, psize, physical=True)
+            except Exception:  # noqa: BLE001 - unreadable (excluded): the next page
+                pp += psize
+                nxt = pp
+                continue
+            if lastpage:
+                words = (hi - nxt) // 8
+            else:
+                words = (psize - (nxt - pp)) // 8
+            yield Block(pp, data), nxt, nxt + words * 8
+            pp += psize
+            nxt = pp
 
 
-def range_blocks(session: Any, rng: KvRange, lo: int, hi: int,
-                 areas: list[tuple[int, int]]) -> Iterator[Block]:
+def node_ranges(session: Any) -> list[tuple[int, int]]:
+    """crash's node_table: [start, end) physical of each online node."""
+    from pycrash.kernel.memory import online_pgdats
+
+    shift = session.dump.page_size.bit_length() - 1
+    return [(n.node_start_pfn.value_() << shift,
+             (n.node_start_pfn.value_() + n.node_spanned_pages.value_()) << shift)
+            for n in online_pgdats(session.prog)]
+
+
+def range_pages(session: Any, rng: KvRange, lo: int, hi: int, areas: list[tuple[int, int]],
+                nodes: list[tuple[int, int]]) -> Iterator[tuple[Block, int, int]]:
     """What crash's search_virtual() reads of ``rng`` between ``lo`` and ``hi``."""
-    psize = session.dump.page_size
-    if rng.kind == UNITY:
-        base = rng.start
-        yield from _physical_blocks(session, lo - base, hi - base, base)
-    elif rng.kind == START:
-        phys_base = session.dump.read_u64(session.symbol_address("phys_base"))
-        if phys_base >> 63:
-            phys_base -= 1 << 64  # KASLR: the image sits lower in RAM than its link address
-        # paddr = vaddr - __START_KERNEL_map + phys_base; below physical 0 nothing is read
-        plo = max(0, lo - START_KERNEL_MAP + phys_base)
-        phi = hi - START_KERNEL_MAP + phys_base
-        if plo < phi:
-            yield from _physical_blocks(session, plo, phi, START_KERNEL_MAP - phys_base)
-    elif rng.kind == VMALLOC:
-        for start, end in areas:
-            start, end = max(start, lo), min(end, hi)
-            if start < end:
-                yield from _mapped_blocks(session, start & ~(psize - 1), end)
-    else:
-        yield from _mapped_blocks(session, lo & ~(psize - 1), hi)
+    phys_base = session.dump.read_u64(session.symbol_address("phys_base"))
+    if phys_base >> 63:
+        phys_base -= 1 << 64  # KASLR: the image sits lower in RAM than its link address
+    return _Walker(session, rng, areas, nodes, phys_base).pages(lo, hi)
 
 
 def physical_blocks(session: Any, lo: int, hi: int) -> Iterator[Block]:
