@@ -1,0 +1,80 @@
+"""``search``: matches against the manifest's ground truth (the test module's
+``pycrash_test_value`` lies at ``module_data``; ``linux_banner`` starts with "Linux" at the
+recorded virtual and physical addresses), and the options pycrash refuses."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+from pycrash import testing
+
+SCENARIOS = testing.scenarios()
+LINU = "756e694c"  # "Linu" as a little-endian u32
+
+
+def _json(session, cmdline: str) -> list[dict]:
+    from pycrash.api import registry
+    from pycrash.runner import Runner
+
+    out = io.StringIO()
+    assert Runner(session, registry, stdout=out, json=True).execute(cmdline) == 0
+    return json.loads(out.getvalue())
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_vmalloc_search_finds_the_module_value(scenario: str, sample_session) -> None:
+    placeholders = testing.manifest(scenario)["placeholders"]
+    value = int(testing.manifest(scenario)["ground_truth"]["module_globals"][
+        "pycrash_test_value"], 16)
+    module_data = int(placeholders["module_data"], 16)
+    # -V: vmalloc'ed memory only, where module memory lives
+    records = _json(sample_session(scenario), f"search -V {value:x}")
+    assert {r["address"] for r in records} == {module_data}
+    assert all(r["value"] == value for r in records)
+
+
+def test_unity_search_leaves_module_memory_out(sample_session) -> None:
+    placeholders = testing.manifest("sysrq")["placeholders"]
+    value = placeholders["pycrash_test_value_hex"]
+    records = _json(sample_session("sysrq"), f"search -K {value}")
+    assert int(placeholders["module_data"], 16) not in {r["address"] for r in records}
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_banner_is_found_virtually_and_physically(scenario: str, run) -> None:
+    placeholders = testing.manifest(scenario)["placeholders"]
+    banner = int(placeholders["linux_banner"], 16)
+    phys = int(placeholders["linux_banner_phys"], 16)
+    # kernel text lies inside both crash's vmalloc range (vmalloc_base .. the last module)
+    # and its start map, and crash reads an arithmetically mapped start in both: twice
+    assert run(f"search -s {banner:x} -l 8 -w {LINU}", scenario) == 2 * f"{banner:x}: {LINU} \n"
+    assert run(f"search -p -s {phys:x} -l 8 -w {LINU}", scenario) == f"{phys:x}: {LINU} \n"
+
+
+def test_expressions_are_labelled_and_masks_ignore_bits(run) -> None:
+    banner = int(testing.manifest("sysrq")["placeholders"]["linux_banner"], 16)
+    assert run(f"search -s {banner:x} -l 8 -w ({LINU}&ffffffff)") == 2 * (
+        f"{banner:x}: {LINU} ({LINU}&ffffffff)\n")
+    # the low 16 bits masked off: "Li" no longer matters, the word shows as it is
+    assert run(f"search -s {banner:x} -l 8 -m ffff -w 756e0000") == 2 * f"{banner:x}: {LINU} \n"
+    assert run(f"search -s {banner:x} -l 8 -w 756e0000") == ""
+
+
+@pytest.mark.parametrize(("cmdline", "message"), [
+    ("search -u 1", "search: -u option not supported by pycrash"),
+    ("search -c linux", "search: -c option not supported by pycrash"),
+    ("search -e 0 1", "search: invalid ending address: 0"),
+    ("search -s 1000 1", "search: invalid kernel virtual address: 1000"),
+    ("search -w 1ffffffff", "search: value too large for -w option: 1ffffffff"),
+])
+def test_refusals_are_one_line(cmdline: str, message: str, sample_session) -> None:
+    from pycrash.api import registry
+    from pycrash.runner import Runner
+
+    out, err = io.StringIO(), io.StringIO()
+    assert Runner(sample_session("sysrq"), registry, stdout=out, stderr=err).execute(
+        cmdline) != 0
+    assert err.getvalue().strip().splitlines() == [f"pycrash: {message}"]
