@@ -1,0 +1,56 @@
+"""``dev``: the device majors every sample kernel registers, by their fixed numbers
+(include/uapi/linux/major.h) and the drivers the kernel config builds in, and the options
+pycrash refuses."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+from pycrash import testing
+
+SCENARIOS = testing.scenarios()
+
+
+def _config(option: str) -> bool:
+    return f"{option}=y" in testing.kernel_config_path().read_text().splitlines()
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_fixed_majors_and_builtin_drivers(scenario: str, sample_session) -> None:
+    from pycrash.api import registry
+    from pycrash.runner import Runner
+
+    out = io.StringIO()
+    assert Runner(sample_session(scenario), registry, stdout=out, json=True).execute("dev") == 0
+    records = json.loads(out.getvalue())
+    chars = {(r["major"], r["name"]): r for r in records if r["type"] == "char"}
+    blocks = {(r["major"], r["name"]): r for r in records if r["type"] == "block"}
+    # MEM_MAJOR 1 (drivers/char/mem.c registers "mem" with memory_fops), TTY_MAJOR 4,
+    # TTYAUX_MAJOR 5 ("/dev/tty", "/dev/console"), MISC_MAJOR 10
+    assert chars[(1, "mem")]["operations_symbol"] == "memory_fops"
+    assert chars[(5, "/dev/tty")]["operations_symbol"] == "tty_fops"
+    assert chars[(5, "/dev/console")]["operations_symbol"] == "console_fops"
+    assert chars[(10, "misc")]["operations_symbol"] == "misc_fops"
+    if _config("CONFIG_SERIAL_8250"):
+        assert chars[(4, "ttyS")]["operations_symbol"] == "tty_fops"
+    # BLOCK_EXT_MAJOR 259 has no gendisk of its own
+    assert blocks[(259, "blkext")]["gendisk"] is None
+    if _config("CONFIG_VIRTIO_BLK"):
+        virtblk = [r for (major, name), r in blocks.items() if name == "virtblk"]
+        assert len(virtblk) == 1 and virtblk[0]["operations_symbol"] == "virtblk_fops"
+        assert virtblk[0]["gendisk"]
+
+
+@pytest.mark.parametrize("option", ["-i", "-p", "-d", "-D", "-V"])
+def test_unsupported_options_are_one_line(option: str, sample_session) -> None:
+    from pycrash.api import registry
+    from pycrash.runner import Runner
+
+    out, err = io.StringIO(), io.StringIO()
+    assert Runner(sample_session("sysrq"), registry, stdout=out, stderr=err).execute(
+        f"dev {option}") != 0
+    assert err.getvalue().splitlines() == [
+        f"pycrash: dev: {option} option not supported by pycrash"]
