@@ -9,14 +9,17 @@ from typing import Any
 
 from pycrash.api import Arg, Command, CommandContext, CommandError, register
 from pycrash.kernel.memsearch import (
+    STACK,
     START,
     UNITY,
+    KvRange,
     Target,
     find_words,
     kvaddr_ranges,
     node_ranges,
     physical_blocks,
     range_pages,
+    thread_size,
     vmalloc_areas,
 )
 
@@ -29,6 +32,7 @@ class Match:
     address: int
     value: int
     label: str
+    task: Any = None  # TaskInfo whose kernel stack holds the match (-t/-T)
 
 
 @register
@@ -59,7 +63,11 @@ class Search(Command):
 (expression)  Search for the value of this expression.
       symbol  Search for this symbol value.
 
-  -u, -t, -T, -c and -x are not supported by pycrash yet.
+          -t  Search only the kernel stack pages of every task, each group of
+              matches preceded by a task-identifying header.
+          -T  Same as -t, except only the active task(s) are considered.
+
+  -u, -c and -x are not supported by pycrash yet.
   --json prints one record per match.
 """
     arguments = (
@@ -82,11 +90,17 @@ class Search(Command):
     )
 
     def run(self, ctx: CommandContext, args: Any) -> list[Match]:
-        for flag, option in (("user", "-u"), ("stacks", "-t"), ("active_stacks", "-T"),
-                             ("chars", "-c"), ("context", "-x")):
+        for flag, option in (("user", "-u"), ("chars", "-c"), ("context", "-x")):
             if getattr(args, flag):
                 raise CommandError(f"{option} option not supported by pycrash")
         usage = f"Usage: search {self.synopsis}"
+        stacks = args.stacks or args.active_stacks
+        if args.stacks and args.active_stacks:
+            raise CommandError("-t and -T options are mutually exclusive")
+        if stacks and (args.start or args.end or args.length or args.physical or args.kernel
+                       or args.kernel_unity or args.kernel_vmalloc):
+            raise CommandError(f"-{'t' if args.stacks else 'T'} option cannot be used with "
+                               "other memory-selection options")
         if not args.value or (args.length and args.end):
             raise CommandError(usage)
         session = ctx.session
@@ -111,10 +125,22 @@ class Search(Command):
             ctx.warn(f"rounding down start address to: {start:x}")
         matches: list[Match] = []
 
-        def scan(pages: Any) -> None:
+        def scan(pages: Any, task: Any = None) -> None:
             for block, lo, hi in ctx.progress(pages, "search"):
                 for address, value, index in find_words(block, lo, hi, width, targets, mask):
-                    matches.append(Match(address, value, targets[index].label))
+                    matches.append(Match(address, value, targets[index].label, task))
+
+        if stacks:
+            from pycrash.kernel.tasks import task_table
+
+            size = thread_size(session.prog)
+            nodes = node_ranges(session)
+            for task in ctx.progress(list(task_table(session)), "stacks"):
+                if args.active_stacks and not task.active:
+                    continue
+                stack = KvRange(STACK, task.stack, task.stack + size)
+                scan(range_pages(session, stack, stack.start, stack.end, [], nodes), task)
+            return matches
 
         if args.physical:
             lo = start if start is not None else 0
@@ -145,11 +171,20 @@ class Search(Command):
         return matches
 
     def render(self, ctx: CommandContext, data: list[Match]) -> None:
+        task, headers = None, 0
         for match in data:
+            if match.task is not None and match.task is not task:
+                # crash's print_task_header(), a blank line before all but the first
+                task = match.task
+                ctx.out.write(f"{'' if not headers else chr(10)}PID: {task.pid:<7d}  "
+                              f"TASK: {task.task:<16x}  CPU: {task.cpu:<3d}  "
+                              f'COMMAND: "{task.comm}"\n')
+                headers += 1
             ctx.out.write(f"{match.address:x}: {match.value:x} {match.label}\n")
 
     def to_json(self, ctx: CommandContext, data: list[Match]) -> Any:
-        return [{"address": m.address, "value": m.value, "symbol": m.label[1:-1] or None}
+        return [{"address": m.address, "value": m.value, "symbol": m.label[1:-1] or None,
+                 **({"pid": m.task.pid, "task": m.task.task} if m.task is not None else {})}
                 for m in data]
 
 

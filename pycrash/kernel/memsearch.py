@@ -26,6 +26,7 @@ _U64 = (1 << 64) - 1
 _CHUNK = 64 * 4096  # bytes read at once from a run of present physical pages
 
 UNITY, START, VMALLOC, VMEMMAP = "unity", "start", "vmalloc", "vmemmap"
+STACK = "stack"  # one task's kernel stack (-t/-T): the walk ends at its first unmapped page
 
 
 @dataclasses.dataclass
@@ -167,16 +168,17 @@ class _Walker:
     areas: list[tuple[int, int]]
     nodes: list[tuple[int, int]]  # [start, end) physical of each node
     phys_base: int  # signed
+    page_offset: int  # page_offset_base: the direct map's start
 
     def translate(self, vaddr: int) -> int | None:
         dump = self.session.dump
         kind = dump.layout.kind(vaddr)
-        # x86_64_VTOP(): arithmetic outside vmalloc/vmemmap/module space
+        # x86_64_kvtop(): x86_64_VTOP() arithmetic outside vmalloc/vmemmap/module space
         if kind == "text":
             return vaddr - START_KERNEL_MAP + self.phys_base
-        if kind == "directmap" or (self.rng.kind == UNITY and kind not in (
-                "vmalloc", "vmemmap", "module")):
-            return vaddr - self.rng.start if self.rng.kind == UNITY else None
+        if kind not in ("vmalloc", "vmemmap", "module", "fixmap", "cpu_entry_area",
+                        "espfix", "efi") and vaddr < START_KERNEL_MAP:
+            return vaddr - self.page_offset
         try:
             return dump.vtop(vaddr)
         except Exception:  # noqa: BLE001 - not mapped
@@ -204,6 +206,8 @@ class _Walker:
                     continue
                 return vaddr
             return None if found is None else self.rng.start + found
+        if self.rng.kind == STACK:
+            return None
         if self.rng.kind == VMALLOC:  # next_vmlist_vaddr()
             for start, end in self.areas:
                 if vaddr <= start:
@@ -242,6 +246,14 @@ class _Walker:
             nxt = pp
 
 
+def thread_size(prog: Any) -> int:
+    """THREAD_SIZE: the kernel stack of each task (x86_64: 16K without KASAN)."""
+    try:
+        return int(prog["THREAD_SIZE"])
+    except (KeyError, LookupError, TypeError):
+        return 16384
+
+
 def node_ranges(session: Any) -> list[tuple[int, int]]:
     """crash's node_table: [start, end) physical of each online node."""
     from pycrash.kernel.memory import online_pgdats
@@ -258,7 +270,9 @@ def range_pages(session: Any, rng: KvRange, lo: int, hi: int, areas: list[tuple[
     phys_base = session.dump.read_u64(session.symbol_address("phys_base"))
     if phys_base >> 63:
         phys_base -= 1 << 64  # KASLR: the image sits lower in RAM than its link address
-    return _Walker(session, rng, areas, nodes, phys_base).pages(lo, hi)
+    from pycrash.kernel.memory import page_offset_base
+
+    return _Walker(session, rng, areas, nodes, phys_base, page_offset_base(session)).pages(lo, hi)
 
 
 def physical_blocks(session: Any, lo: int, hi: int) -> Iterator[Block]:

@@ -78,3 +78,25 @@ def test_refusals_are_one_line(cmdline: str, message: str, sample_session) -> No
     assert Runner(sample_session("sysrq"), registry, stdout=out, stderr=err).execute(
         cmdline) != 0
     assert err.getvalue().strip().splitlines() == [f"pycrash: {message}"]
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_stack_search_finds_the_sleeper_in_its_own_stack(scenario: str, sample_session) -> None:
+    placeholders = testing.manifest(scenario)["placeholders"]
+    pid = int(testing.manifest(scenario)["ground_truth"]["sleeper_pid"])
+    task = int(placeholders["sleeper_task"], 16)
+    # a sleeping task's schedule() frames keep its own task_struct pointer (current)
+    records = _json(sample_session(scenario), f"search -t {task:x}")
+    assert any(r["pid"] == pid and r["task"] == task for r in records)
+    assert all(r["value"] == task for r in records)
+
+
+def test_stack_search_takes_no_range(sample_session) -> None:
+    from pycrash.api import registry
+    from pycrash.runner import Runner
+
+    err = io.StringIO()
+    assert Runner(sample_session("sysrq"), registry, stdout=io.StringIO(), stderr=err).execute(
+        "search -t -s ffffffff81000000 0") != 0
+    assert err.getvalue().splitlines() == [
+        "pycrash: search: -t option cannot be used with other memory-selection options"]
