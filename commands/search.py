@@ -33,6 +33,8 @@ class Match:
     value: int
     label: str
     task: Any = None  # TaskInfo whose kernel stack holds the match (-t/-T)
+    before: str = ""  # -x: the context items before and after, as rd shows them
+    after: str = ""
 
 
 @register
@@ -67,7 +69,10 @@ class Search(Command):
               matches preceded by a task-identifying header.
           -T  Same as -t, except only the active task(s) are considered.
 
-  -u, -c and -x are not supported by pycrash yet.
+    -x count  Display the memory contents before and after any found value:
+              "count" items of the size of the value on each side.
+
+  -u and -c are not supported by pycrash yet.
   --json prints one record per match.
 """
     arguments = (
@@ -90,7 +95,19 @@ class Search(Command):
     )
 
     def run(self, ctx: CommandContext, args: Any) -> list[Match]:
-        for flag, option in (("user", "-u"), ("chars", "-c"), ("context", "-x")):
+        matches = self._search(ctx, args)
+        count = _count(args.context) if args.context else 0
+        if count:
+            width = 2 if args.ushort else 4 if args.uint else 8
+            memtype = "PHYSADDR" if args.physical else "KVADDR"
+            for match in matches:
+                match.before = _context(ctx, match.address - count * width, count, width,
+                                        memtype)
+                match.after = _context(ctx, match.address + width, count, width, memtype)
+        return matches
+
+    def _search(self, ctx: CommandContext, args: Any) -> list[Match]:
+        for flag, option in (("user", "-u"), ("chars", "-c")):
             if getattr(args, flag):
                 raise CommandError(f"{option} option not supported by pycrash")
         usage = f"Usage: search {self.synopsis}"
@@ -123,6 +140,10 @@ class Search(Command):
         if start is not None and start & 7:
             start &= ~7
             ctx.warn(f"rounding down start address to: {start:x}")
+        context = _count(args.context) if args.context else 0
+        if context > session.dump.page_size // width:
+            raise CommandError(f"context value {context} is too large: maximum is "
+                               f"{session.dump.page_size // width}")
         matches: list[Match] = []
 
         def scan(pages: Any, task: Any = None) -> None:
@@ -180,12 +201,31 @@ class Search(Command):
                               f"TASK: {task.task:<16x}  CPU: {task.cpu:<3d}  "
                               f'COMMAND: "{task.comm}"\n')
                 headers += 1
+            if match.before or match.after:
+                # crash's display_with_pre_and_post()
+                ctx.out.write(f"{match.before}{match.address:16x}:  {match.value:x} "
+                              f"{match.label}\n{match.after}\n")
+                continue
             ctx.out.write(f"{match.address:x}: {match.value:x} {match.label}\n")
 
     def to_json(self, ctx: CommandContext, data: list[Match]) -> Any:
         return [{"address": m.address, "value": m.value, "symbol": m.label[1:-1] or None,
                  **({"pid": m.task.pid, "task": m.task.task} if m.task is not None else {})}
                 for m in data]
+
+
+def _context(ctx: CommandContext, address: int, count: int, width: int, memtype: str) -> str:
+    """crash's display_memory(HEXADECIMAL|NO_ERROR|ASCII_ENDLINE): rd's lines, cut short
+    quietly where memory cannot be read."""
+    from pycrash.commands.rd import MemoryView, display
+
+    out: list[str] = []
+    try:
+        display(ctx, MemoryView(address, count, size=width, memtype=memtype), out)
+    except Exception:  # noqa: BLE001 - NO_ERROR: what was shown stays, silently
+        if out and not out[-1].endswith("\n"):
+            out.append("\n")
+    return "".join(out)
 
 
 def _hex(text: str) -> int:

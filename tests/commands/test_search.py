@@ -100,3 +100,14 @@ def test_stack_search_takes_no_range(sample_session) -> None:
         "search -t -s ffffffff81000000 0") != 0
     assert err.getvalue().splitlines() == [
         "pycrash: search: -t option cannot be used with other memory-selection options"]
+
+
+def test_context_shows_the_neighbouring_module_data(run) -> None:
+    placeholders = testing.manifest("sysrq")["placeholders"]
+    value = int(placeholders["pycrash_test_value_hex"], 16)
+    module_data = int(placeholders["module_data"], 16)
+    lines = run(f"search -V -x 1 -w {value & 0xffffffff:x}").splitlines()
+    # the u64's low half matches; its high half is the next u32 (little-endian)
+    assert lines[1] == f"{module_data:16x}:  {value & 0xffffffff:x} "
+    assert lines[2].startswith(f"{module_data + 4:x}:  {value >> 32:08x} ")
+    assert lines[3] == ""
