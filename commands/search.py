@@ -12,6 +12,7 @@ from pycrash.kernel.memsearch import (
     STACK,
     START,
     UNITY,
+    CharSearch,
     KvRange,
     Target,
     find_words,
@@ -30,7 +31,7 @@ _OPERATOR = re.compile(r"[><+\-&|*/%^]")
 @dataclasses.dataclass
 class Match:
     address: int
-    value: int
+    value: int | None  # None for a string match (-c): ``label`` is the text shown
     label: str
     task: Any = None  # TaskInfo whose kernel stack holds the match (-t/-T)
     before: str = ""  # -x: the context items before and after, as rd shows them
@@ -72,7 +73,9 @@ class Search(Command):
     -x count  Display the memory contents before and after any found value:
               "count" items of the size of the value on each side.
 
-  -u and -c are not supported by pycrash yet.
+          -c  Search for character string values instead of unsigned longs.
+
+  -u is not supported by pycrash yet.
   --json prints one record per match.
 """
     arguments = (
@@ -107,9 +110,8 @@ class Search(Command):
         return matches
 
     def _search(self, ctx: CommandContext, args: Any) -> list[Match]:
-        for flag, option in (("user", "-u"), ("chars", "-c")):
-            if getattr(args, flag):
-                raise CommandError(f"{option} option not supported by pycrash")
+        if args.user:
+            raise CommandError("-u option not supported by pycrash")
         usage = f"Usage: search {self.synopsis}"
         stacks = args.stacks or args.active_stacks
         if args.stacks and args.active_stacks:
@@ -124,9 +126,20 @@ class Search(Command):
         mode = "ushort" if args.ushort else "uint" if args.uint else "ulong"
         width = _MODES[mode]
         if args.ushort and args.uint:
-            ctx.warn('WARNING: overriding previously set search mode with "h"')
+            ctx.warn('overriding previously set search mode with "h"')
         mask = _hex(args.mask) if args.mask else 0
-        targets = [_target(session, word, mask) for word in args.value]
+        if args.chars:
+            if args.context:
+                raise CommandError("-x option is not allowed with -c")
+            if mask:
+                ctx.warn("mask ignored on string search")
+                mask = 0
+            strings = [word.encode("latin-1") for word in args.value if word]
+            if not strings:
+                raise CommandError(usage)
+            targets = []
+        else:
+            targets = [_target(session, word, mask) for word in args.value]
         for target in targets:
             if target.value >> (8 * width):
                 option = "-w" if width == 4 else "-h"
@@ -146,8 +159,14 @@ class Search(Command):
                                f"{session.dump.page_size // width}")
         matches: list[Match] = []
 
+        chars = CharSearch(strings) if args.chars else None
+
         def scan(pages: Any, task: Any = None) -> None:
             for block, lo, hi in ctx.progress(pages, "search"):
+                if chars is not None:
+                    matches.extend(Match(address, None, text, task)
+                                   for address, text in chars.page(block, lo, hi))
+                    continue
                 for address, value, index in find_words(block, lo, hi, width, targets, mask):
                     matches.append(Match(address, value, targets[index].label, task))
 
@@ -169,7 +188,8 @@ class Search(Command):
                 lo + length if length else max(e for _, e in session.dump.physical_ranges()))
             if hi < lo:
                 raise CommandError(f"ending address {hi:x} is below starting address {lo:x}")
-            scan((block, lo, hi) for block in physical_blocks(session, lo, hi))
+            scan((block, max(lo, block.address), min(hi, block.address + len(block.data)))
+                 for block in physical_blocks(session, lo, hi))
             return matches
         areas = vmalloc_areas(session.prog)
         ranges = kvaddr_ranges(session, areas)
@@ -206,10 +226,15 @@ class Search(Command):
                 ctx.out.write(f"{match.before}{match.address:16x}:  {match.value:x} "
                               f"{match.label}\n{match.after}\n")
                 continue
+            if match.value is None:
+                ctx.out.write(f"{match.address:x}: {match.label}\n")
+                continue
             ctx.out.write(f"{match.address:x}: {match.value:x} {match.label}\n")
 
     def to_json(self, ctx: CommandContext, data: list[Match]) -> Any:
-        return [{"address": m.address, "value": m.value, "symbol": m.label[1:-1] or None,
+        return [{"address": m.address,
+                 **({"text": m.label} if m.value is None else
+                    {"value": m.value, "symbol": m.label[1:-1] or None}),
                  **({"pid": m.task.pid, "task": m.task.task} if m.task is not None else {})}
                 for m in data]
 

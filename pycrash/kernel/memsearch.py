@@ -155,7 +155,10 @@ def _physical_blocks(session: Any, lo: int, hi: int, to_virtual: int) -> Iterato
                 data = session.dump.read(at, size, physical=True)
             except Exception:  # noqa: BLE001 - unreadable: skipped, as crash's readmem
                 continue
-            yield Block((at + to_virtual) & _U64, data)
+            # page by page, as crash searches (a string's context ends at its page)
+            psize = session.dump.page_size
+            for offset in range(0, len(data), psize):
+                yield Block((at + offset + to_virtual) & _U64, data[offset:offset + psize])
 
 
 @dataclasses.dataclass
@@ -316,3 +319,54 @@ def find_words(block: Block, lo: int, hi: int, width: int, targets: list[Target]
                 found.append((block.address + start + n * width, word, index))
     return found
 
+
+
+CHARS_CTX = 56  # crash: characters shown from the start of a string match
+
+
+def _printable(data: bytes) -> str:
+    """crash's report_match(): isprint() characters as they are, others as '.'."""
+    return "".join(chr(b) if 0x20 <= b < 0x7F else "." for b in data)
+
+
+class CharSearch:
+    """crash's search_chars(): each string's matches within a page's searched words, with up
+    to CHARS_CTX characters from the match on; a match that runs on into the next page
+    searched (contiguous with this one) is reported when that page is searched."""
+
+    def __init__(self, targets: list[bytes]) -> None:
+        self.targets = targets
+        self.next_address: int | None = None
+        self.cross: list[tuple[int, list[bool]]] = []  # per target: (address, hits)
+
+    def page(self, block: Block, lo: int, hi: int) -> list[tuple[int, str]]:
+        """(address, text) of the matches reported while searching ``[lo, hi)``."""
+        start = lo - block.address
+        buf = block.data[start:start + (hi - lo)]
+        rest = block.data[start:]  # crash's page buffer runs on past the searched words
+        found: list[tuple[int, str]] = []
+        if self.next_address == lo:
+            for target, (address, hits) in zip(self.targets, self.cross, strict=True):
+                size = len(target)
+                for i in range(size - 1):
+                    if hits[i] and rest[:i + 1] == target[size - 1 - i:]:
+                        text = target + rest[i + 1:i + 1 + CHARS_CTX - size]
+                        found.append((address + i, _printable(text)))
+        count = len(buf)
+        self.next_address = lo + count
+        self.cross = []
+        inside: list[tuple[int, int, str]] = []
+        for j, target in enumerate(self.targets):
+            size = len(target)
+            hits = [False] * max(size - 1, 0)
+            for k in range(1, size):  # the page's last k bytes begin the string
+                if count - k >= 0 and buf[count - k:] == target[:k]:
+                    hits[size - k - 1] = True
+            self.cross.append((lo + count - (size - 1), hits))
+            pos = buf.find(target)
+            while pos >= 0:
+                slen = CHARS_CTX if pos + CHARS_CTX <= count else count - pos
+                inside.append((pos, j, _printable(buf[pos:pos + slen])))
+                pos = buf.find(target, pos + 1)
+        found.extend((lo + pos, text) for pos, _, text in sorted(inside))
+        return found

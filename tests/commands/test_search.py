@@ -111,3 +111,15 @@ def test_context_shows_the_neighbouring_module_data(run) -> None:
     assert lines[1] == f"{module_data:16x}:  {value & 0xffffffff:x} "
     assert lines[2].startswith(f"{module_data + 4:x}:  {value >> 32:08x} ")
     assert lines[3] == ""
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_string_search_finds_the_module_string(scenario: str, sample_session) -> None:
+    truth = testing.manifest(scenario)["ground_truth"]
+    string = truth["module_globals"]["pycrash_test_string"]
+    sections = {name: int(address, 16) for name, address in truth["module_sections"].items()}
+    records = _json(sample_session(scenario), f'search -V -c "{string[:19]}"')
+    # in the module's .data (pycrash_test_string is an initialized char array), shown with
+    # the rest of the string (crash shows up to 56 characters from the match)
+    hits = [r for r in records if sections[".data"] <= r["address"] < sections[".bss"]]
+    assert len(hits) == 1 and hits[0]["text"].startswith(string)
