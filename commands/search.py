@@ -21,6 +21,8 @@ from pycrash.kernel.memsearch import (
     physical_blocks,
     range_pages,
     thread_size,
+    user_pages,
+    user_start,
     vmalloc_areas,
 )
 
@@ -74,8 +76,7 @@ class Search(Command):
               "count" items of the size of the value on each side.
 
           -c  Search for character string values instead of unsigned longs.
-
-  -u is not supported by pycrash yet.
+          -u  Search the current context's user virtual address space.
   --json prints one record per match.
 """
     arguments = (
@@ -102,7 +103,7 @@ class Search(Command):
         count = _count(args.context) if args.context else 0
         if count:
             width = 2 if args.ushort else 4 if args.uint else 8
-            memtype = "PHYSADDR" if args.physical else "KVADDR"
+            memtype = "PHYSADDR" if args.physical else "UVADDR" if args.user else "KVADDR"
             for match in matches:
                 match.before = _context(ctx, match.address - count * width, count, width,
                                         memtype)
@@ -110,8 +111,6 @@ class Search(Command):
         return matches
 
     def _search(self, ctx: CommandContext, args: Any) -> list[Match]:
-        if args.user:
-            raise CommandError("-u option not supported by pycrash")
         usage = f"Usage: search {self.synopsis}"
         stacks = args.stacks or args.active_stacks
         if args.stacks and args.active_stacks:
@@ -182,6 +181,9 @@ class Search(Command):
                 scan(range_pages(session, stack, stack.start, stack.end, [], nodes), task)
             return matches
 
+        if args.user:
+            self._user(ctx, start, end, length, scan)
+            return matches
         if args.physical:
             lo = start if start is not None else 0
             hi = end if end is not None else (
@@ -210,6 +212,28 @@ class Search(Command):
             rlo, rhi = max(lo, rng.start), min(hi, rng.end)
             scan(range_pages(session, rng, rlo, rhi, areas, nodes))
         return matches
+
+    @staticmethod
+    def _user(ctx: CommandContext, start: int | None, end: int | None, length: int | None,
+              scan: Any) -> None:
+        """-u: the current context's user address space (crash's UVADDR search)."""
+        from drgn import Object
+
+        session = ctx.session
+        task = Object(session.prog, "struct task_struct *", session.context.task)
+        mm = task.mm.value_()
+        if not mm or task.flags.value_() & 0x00200000:  # PF_KTHREAD
+            raise CommandError("current context has no user address space")
+        user_top = session.dump.layout.user_top
+        lo = start if start is not None else user_start(session, mm)
+        if lo is None or lo >= user_top:
+            raise CommandError(f"invalid user virtual address: {lo or 0:x}")
+        hi = end if end is not None else (lo + length if length else user_top)
+        if hi > user_top:
+            raise CommandError(f"ending address {hi:x} is in kernel space")
+        if hi < lo:
+            raise CommandError(f"ending address {hi:x} is below starting address {lo:x}")
+        scan(user_pages(session, mm, task.mm.pgd.value_(), lo, hi, node_ranges(session)))
 
     def render(self, ctx: CommandContext, data: list[Match]) -> None:
         task, headers = None, 0

@@ -370,3 +370,36 @@ class CharSearch:
                 pos = buf.find(target, pos + 1)
         found.extend((lo + pos, text) for pos, _, text in sorted(inside))
         return found
+
+
+def user_start(session: Any, mm: int) -> int | None:
+    """crash's address_space_start(): the start of the task's first VMA."""
+    from pycrash.kernel.vma import mm_vmas
+
+    vmas = mm_vmas(session.prog, mm)
+    return vmas[0].start if vmas else None
+
+
+def user_pages(session: Any, mm: int, pgd: int, lo: int, hi: int,
+               nodes: list[tuple[int, int]]) -> Iterator[tuple[Block, int, int]]:
+    """What search_virtual() reads of a user address space: the pages of each VMA in
+    ``[lo, hi)`` that uvtop() maps to a page of a node (next_upage() skips the rest)."""
+    from pycrash.kernel.vma import mm_vmas, vma_pages
+
+    psize = session.dump.page_size
+    for vma in mm_vmas(session.prog, mm):
+        if vma.end <= lo or vma.start >= hi:
+            continue
+        for page in vma_pages(session, pgd, vma):
+            if page.vaddr + psize <= lo or page.vaddr >= hi or page.paddr is None:
+                continue
+            paddr = page.paddr & ~(psize - 1)
+            if not any(start <= paddr < end for start, end in nodes):
+                continue
+            try:
+                data = session.dump.read(paddr, psize, physical=True)
+            except Exception:  # noqa: BLE001 - unreadable (excluded): the next page
+                continue
+            first = max(lo, page.vaddr)
+            last = min(hi, page.vaddr + psize)
+            yield Block(page.vaddr, data), first, first + (last - first) // 8 * 8

@@ -64,8 +64,7 @@ def test_expressions_are_labelled_and_masks_ignore_bits(run) -> None:
 
 
 @pytest.mark.parametrize(("cmdline", "message"), [
-    ("search -u 1", "search: -u option not supported by pycrash"),
-    ("search -c linux", "search: -c option not supported by pycrash"),
+    ("search -c -x 1 linux", "search: -x option is not allowed with -c"),
     ("search -e 0 1", "search: invalid ending address: 0"),
     ("search -s 1000 1", "search: invalid kernel virtual address: 1000"),
     ("search -w 1ffffffff", "search: value too large for -w option: 1ffffffff"),
@@ -123,3 +122,43 @@ def test_string_search_finds_the_module_string(scenario: str, sample_session) ->
     # the rest of the string (crash shows up to 56 characters from the match)
     hits = [r for r in records if sections[".data"] <= r["address"] < sections[".bss"]]
     assert len(hits) == 1 and hits[0]["text"].startswith(string)
+
+
+def test_user_search_finds_the_elf_header_of_busybox(sample_session) -> None:
+    """On the live dump (user pages kept), the sleep process maps /bin/busybox at
+    offset 0 at the first line of its maps: the ELF magic "\\x7fELF" is there."""
+    from pycrash.api import registry
+    from pycrash.runner import Runner
+
+    truth = testing.manifest("live")["ground_truth"]
+    pid = truth["roles"]["sleep"]
+    first = truth["maps"][str(pid)][0].split()
+    start = int(first[0].split("-")[0], 16)
+    assert first[2] == "00000000" and first[-1] == "/bin/busybox"
+    session = sample_session("live")
+    out = io.StringIO()
+    try:
+        runner = Runner(session, registry, stdout=out, stderr=out)
+        assert runner.execute(f"set {pid}") == 0
+        out.truncate(0)
+        out.seek(0)
+        assert runner.execute(f"search -u -s {start:x} -l 8 -w 464c457f") == 0
+    finally:
+        session.reset_user_state()
+    assert out.getvalue() == f"{start:x}: 464c457f \n"
+
+
+def test_user_search_needs_a_user_context(sample_session) -> None:
+    from pycrash.api import registry
+    from pycrash.runner import Runner
+
+    session = sample_session("sysrq")
+    err = io.StringIO()
+    try:
+        runner = Runner(session, registry, stdout=io.StringIO(), stderr=err)
+        assert runner.execute("set 0") == 0
+        assert runner.execute("search -u 0") != 0
+    finally:
+        session.reset_user_state()
+    assert err.getvalue().splitlines() == [
+        "pycrash: search: current context has no user address space"]
