@@ -10,7 +10,14 @@ import drgn
 
 from pycrash.api import Arg, Command, CommandContext, CommandError, register
 from pycrash.format.columns import center
-from pycrash.kernel.devices import DeviceError, Major, block_devices, char_devices
+from pycrash.kernel.devices import (
+    DeviceError,
+    Major,
+    Resource,
+    block_devices,
+    char_devices,
+    resource_tree,
+)
 
 _WIDTH = 16  # crash's VADDR_PRLEN on 64-bit kernels
 
@@ -20,6 +27,8 @@ class DevData:
     chars: list[Major]
     blocks: list[Major]
     symbols: dict[int, str]  # fops address -> crash's value_to_symstr()
+    # -i: (root end, resources) of ioport_resource and iomem_resource
+    io: list[tuple[int, list[Resource]]] = dataclasses.field(default_factory=list)
 
 
 @register
@@ -31,7 +40,7 @@ class Dev(Command):
   If no argument is entered, this command dumps character and block
   device data.
 
-    -i  display I/O port usage (not supported by pycrash).
+    -i  display I/O port and I/O memory usage.
     -p  display PCI device data (not supported by pycrash).
     -d  display disk I/O statistics (not supported by pycrash).
     -D  same as -d, but filter out disks with no in-progress I/O requests.
@@ -51,7 +60,14 @@ class Dev(Command):
     )
 
     def run(self, ctx: CommandContext, args: Any) -> DevData:
-        for flag, option in (("io", "-i"), ("pci", "-p"), ("diskio", "-d"),
+        if args.io:
+            prog = ctx.session.prog
+            try:
+                return DevData([], [], {}, [resource_tree(prog, "ioport_resource"),
+                                            resource_tree(prog, "iomem_resource")])
+            except DeviceError as err:
+                raise CommandError(str(err)) from None
+        for flag, option in (("pci", "-p"), ("diskio", "-d"),
                              ("diskio_nonzero", "-D"), ("dump_index", "-v")):
             if getattr(args, flag):
                 raise CommandError(f"{option} option not supported by pycrash")
@@ -79,6 +95,10 @@ class Dev(Command):
 
     def render(self, ctx: CommandContext, data: DevData) -> None:
         out = ctx.out
+        if data.io:
+            for n, (end, resources) in enumerate(data.io):
+                _render_resources(out, end, resources, blank=n > 0)
+            return
         out.write("CHRDEV    NAME           " + center("CDEV", _WIDTH) + "  "
                   + f"{'OPERATIONS':<{_WIDTH}s}\n")
         for major in data.chars:
@@ -90,6 +110,10 @@ class Dev(Command):
             out.write(_row(major, data.symbols))
 
     def to_json(self, ctx: CommandContext, data: DevData) -> Any:
+        if data.io:
+            return {kind: [{"resource": r.address, "start": r.start, "end": r.end,
+                            "name": r.name} for r in resources]
+                    for kind, (_, resources) in zip(("ioport", "iomem"), data.io, strict=True)}
         def record(kind: str, holder: str, major: Major) -> dict[str, Any]:
             return {"type": kind, "major": major.major, "name": major.name,
                     holder: major.holder or None, "operations": major.fops or None,
@@ -97,6 +121,32 @@ class Dev(Command):
 
         return ([record("char", "cdev", m) for m in data.chars]
                 + [record("block", "gendisk", m) for m in data.blocks])
+
+
+def _render_resources(out: Any, end: int, resources: list[Resource], blank: bool) -> None:
+    """crash's do_io()/do_resource_list(): a name that would pass column 80 is cut at a
+    space and goes on, aligned, on the next line."""
+    size = 8 if end > 0xFFFF else 4  # crash prints at least `size` digits per bound
+    digits = size
+    out.write(("\n" if blank else "") + center("RESOURCE", _WIDTH) + "  "
+              + center("RANGE", size * 2 + 1) + "  NAME\n")
+    wrap = _WIDTH + 2 + size * 2 + 1 + 2
+    for res in resources:
+        name = res.name if res.name is not None else "(unknown)"
+        out.write(f"{res.address:8x}  {res.start:0{digits}x}-{res.end:0{digits}x}")
+        if wrap + len(name) <= 80:
+            out.write(f"  {name}\n")
+            continue
+        excess = wrap + len(name) - 80
+        cut = None
+        for count, index in enumerate(range(len(name) - 1, 0, -1)):
+            if name[index] == " " and count >= excess:
+                cut = index
+                break
+        if cut is None:
+            out.write(f"  {name}\n")
+        else:
+            out.write(f"  {name[:cut]}\n{' ' * wrap}{name[cut + 1:]}\n")
 
 
 def _row(major: Major, symbols: dict[int, str]) -> str:

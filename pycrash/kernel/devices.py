@@ -182,3 +182,42 @@ def _exists(prog: Any, name: str) -> bool:
     except KeyError:
         return False
     return True
+
+
+@dataclasses.dataclass
+class Resource:
+    address: int  # struct resource *
+    start: int
+    end: int
+    name: str | None  # None when unreadable (crash: "(unknown)")
+
+
+def resource_tree(prog: Any, symbol: str, limit: int = 100_000) -> tuple[int, list[Resource]]:
+    """``(end of the root, every struct resource under it)`` from ``ioport_resource`` or
+    ``iomem_resource`` (kernel/resource.c: ``child``/``sibling`` links), depth first as
+    crash's do_resource_list() prints them: an entry, its children, then its siblings."""
+    import drgn
+
+    try:
+        root = prog[symbol]
+    except KeyError:
+        raise DeviceError(f"{symbol}: symbol does not exist") from None
+    out: list[Resource] = []
+    seen: set[int] = set()
+
+    def walk(address: int) -> None:
+        while address and address not in seen and len(seen) < limit:
+            seen.add(address)
+            entry = drgn.Object(prog, "struct resource", address=address)
+            try:
+                name = entry.name.string_().decode("latin-1") if entry.name.value_() else None
+            except drgn.FaultError:
+                name = None
+            out.append(Resource(address, entry.start.value_(), entry.end.value_(), name))
+            child = entry.child.value_()
+            if child and child != address:
+                walk(child)
+            address = entry.sibling.value_()
+
+    walk(root.address_of_().value_())
+    return root.end.value_(), out

@@ -44,7 +44,7 @@ def test_fixed_majors_and_builtin_drivers(scenario: str, sample_session) -> None
         assert virtblk[0]["gendisk"]
 
 
-@pytest.mark.parametrize("option", ["-i", "-p", "-d", "-D", "-V"])
+@pytest.mark.parametrize("option", ["-p", "-d", "-D", "-V"])
 def test_unsupported_options_are_one_line(option: str, sample_session) -> None:
     from pycrash.api import registry
     from pycrash.runner import Runner
@@ -54,3 +54,25 @@ def test_unsupported_options_are_one_line(option: str, sample_session) -> None:
         f"dev {option}") != 0
     assert err.getvalue().splitlines() == [
         f"pycrash: dev: {option} option not supported by pycrash"]
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_io_resources_hold_the_kernel_image_and_pci_conf1(scenario: str, sample_session) -> None:
+    from pycrash.api import registry
+    from pycrash.runner import Runner
+
+    manifest = testing.manifest(scenario)
+    phys_base = int(str(manifest["phys_base"]), 0)
+    text = int(manifest["ground_truth"]["kallsyms"]["_text"]["address"], 16)
+    out = io.StringIO()
+    assert Runner(sample_session(scenario), registry, stdout=out, json=True).execute(
+        "dev -i") == 0
+    records = json.loads(out.getvalue())
+    # kernel/resource.c: "Kernel code" starts at __pa_symbol(_text)
+    code = [r for r in records["iomem"] if r["name"] == "Kernel code"]
+    start = (text - 0xFFFFFFFF80000000 + phys_base) & ((1 << 64) - 1)
+    assert [r["start"] for r in code] == [start]
+    # arch/x86/pci/direct.c claims the type-1 configuration ports 0xcf8-0xcff
+    assert {"start": 0xCF8, "end": 0xCFF} in [
+        {"start": r["start"], "end": r["end"]} for r in records["ioport"]
+        if r["name"] == "PCI conf1"]
