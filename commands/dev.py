@@ -18,6 +18,7 @@ from pycrash.kernel.devices import (
     char_devices,
     resource_tree,
 )
+from pycrash.kernel.pci import PciBus
 
 _WIDTH = 16  # crash's VADDR_PRLEN on 64-bit kernels
 
@@ -29,6 +30,7 @@ class DevData:
     symbols: dict[int, str]  # fops address -> crash's value_to_symstr()
     # -i: (root end, resources) of ioport_resource and iomem_resource
     io: list[tuple[int, list[Resource]]] = dataclasses.field(default_factory=list)
+    pci: list[PciBus] = dataclasses.field(default_factory=list)  # -p: the root buses
 
 
 @register
@@ -41,7 +43,7 @@ class Dev(Command):
   device data.
 
     -i  display I/O port and I/O memory usage.
-    -p  display PCI device data (not supported by pycrash).
+    -p  display PCI device data.
     -d  display disk I/O statistics (not supported by pycrash).
     -D  same as -d, but filter out disks with no in-progress I/O requests.
     -V  display an indexed list of all device dumps present in the vmcore.
@@ -67,7 +69,14 @@ class Dev(Command):
                                             resource_tree(prog, "iomem_resource")])
             except DeviceError as err:
                 raise CommandError(str(err)) from None
-        for flag, option in (("pci", "-p"), ("diskio", "-d"),
+        if args.pci:
+            from pycrash.kernel.pci import PciError, pci_root_buses
+
+            try:
+                return DevData([], [], {}, pci=pci_root_buses(ctx.session.prog))
+            except PciError as err:
+                raise CommandError(str(err)) from None
+        for flag, option in (("diskio", "-d"),
                              ("diskio_nonzero", "-D"), ("dump_index", "-v")):
             if getattr(args, flag):
                 raise CommandError(f"{option} option not supported by pycrash")
@@ -99,6 +108,15 @@ class Dev(Command):
             for n, (end, resources) in enumerate(data.io):
                 _render_resources(out, end, resources, blank=n > 0)
             return
+        if data.pci:
+            for bus in data.pci:
+                # crash's do_pci2(): each root bus, its devices, then its child buses
+                out.write(center("ROOT BUS", _WIDTH) + " " + center("BUSNAME", 7) + "\n")
+                out.write(f"{bus.address:<{_WIDTH}x} {center(bus.name, 7)}\n")
+                _render_pci_devices(out, bus)
+                _render_pci_buses(out, bus)
+                out.write("\n")
+            return
         out.write("CHRDEV    NAME           " + center("CDEV", _WIDTH) + "  "
                   + f"{'OPERATIONS':<{_WIDTH}s}\n")
         for major in data.chars:
@@ -110,6 +128,8 @@ class Dev(Command):
             out.write(_row(major, data.symbols))
 
     def to_json(self, ctx: CommandContext, data: DevData) -> Any:
+        if data.pci:
+            return [dataclasses.asdict(bus) for bus in data.pci]
         if data.io:
             return {kind: [{"resource": r.address, "start": r.start, "end": r.end,
                             "name": r.name} for r in resources]
@@ -147,6 +167,28 @@ def _render_resources(out: Any, end: int, resources: list[Resource], blank: bool
             out.write(f"  {name}\n")
         else:
             out.write(f"  {name[:cut]}\n{' ' * wrap}{name[cut + 1:]}\n")
+
+
+def _render_pci_devices(out: Any, bus: PciBus) -> None:
+    """crash's walk_devices(): the bridge leading to the bus, then its devices."""
+    header = (center("PCI DEV", _WIDTH) + " " + center("DO:BU:SL.FN", 12) + " "
+              + center("CLASS", 6) + " " + center("PCI_ID", 9))
+    out.write("  " + header + (" " + center("TYPE", 10) if bus.pcie else "") + "\n")
+    for dev in ([bus.self_dev] if bus.self_dev else []) + bus.devices:
+        line = (f"  {dev.address:<{_WIDTH}x} {center(dev.name, 12)} {center(dev.pci_class, 6)} "
+                f"{center(dev.pci_id, 9)} {center(dev.pcie_type, 10)}")
+        out.write(line + "\n")
+
+
+def _render_pci_buses(out: Any, bus: PciBus) -> None:
+    """crash's walk_buses(): each child bus with its parent, its devices, then its own
+    children."""
+    for child in bus.children:
+        out.write("  " + center("PCI BUS", _WIDTH) + " " + center("PARENT BUS", _WIDTH) + "\n")
+        out.write(f"  {child.address:<{_WIDTH}x} {child.parent:<{_WIDTH}x}\n")
+        _render_pci_devices(out, child)
+        out.write("\n")
+        _render_pci_buses(out, child)
 
 
 def _row(major: Major, symbols: dict[int, str]) -> str:

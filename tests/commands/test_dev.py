@@ -44,7 +44,7 @@ def test_fixed_majors_and_builtin_drivers(scenario: str, sample_session) -> None
         assert virtblk[0]["gendisk"]
 
 
-@pytest.mark.parametrize("option", ["-p", "-d", "-D", "-V"])
+@pytest.mark.parametrize("option", ["-d", "-D", "-V"])
 def test_unsupported_options_are_one_line(option: str, sample_session) -> None:
     from pycrash.api import registry
     from pycrash.runner import Runner
@@ -76,3 +76,27 @@ def test_io_resources_hold_the_kernel_image_and_pci_conf1(scenario: str, sample_
     assert {"start": 0xCF8, "end": 0xCFF} in [
         {"start": r["start"], "end": r["end"]} for r in records["ioport"]
         if r["name"] == "PCI conf1"]
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_pci_devices_of_the_qemu_pc_machine(scenario: str, sample_session) -> None:
+    from pycrash.api import registry
+    from pycrash.runner import Runner
+
+    assert "-machine pc " in testing.manifest(scenario)["guest"]["qemu"]
+    out = io.StringIO()
+    assert Runner(sample_session(scenario), registry, stdout=out, json=True).execute(
+        "dev -p") == 0
+    buses = json.loads(out.getvalue())
+    assert [bus["name"] for bus in buses] == ["0000:00"]
+    devices = {d["name"]: d for d in buses[0]["devices"]}
+    # QEMU's pc machine: the i440FX host bridge (8086:1237, class 0600) at 00:00.0 and the
+    # PIIX3 ISA bridge (8086:7000, class 0601) at 00:01.0
+    assert (devices["0000:00:00.0"]["pci_id"], devices["0000:00:00.0"]["pci_class"]) == (
+        "8086:1237", "0600")
+    assert (devices["0000:00:01.0"]["pci_id"], devices["0000:00:01.0"]["pci_class"]) == (
+        "8086:7000", "0601")
+    if _config("CONFIG_VIRTIO_BLK") and _config("CONFIG_VIRTIO_PCI"):
+        # virtio-blk over PCI (legacy id 1af4:1001, mass storage class 0100)
+        assert any(d["pci_id"] == "1af4:1001" and d["pci_class"] == "0100"
+                   for d in devices.values())
