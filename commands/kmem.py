@@ -1,0 +1,325 @@
+"""``kmem``: kernel memory, as crash 8.0.6 prints it (memory.c ``cmd_kmem``).
+
+Implemented: ``-i`` (dump_kmeminfo), ``-V`` (dump_vm_stat), ``-p [address]`` (dump_mem_map of
+one page), ``-s [cache|list] [address]`` (SLUB: dump_kmem_cache_slub), and a bare ``address``
+(kmem_search: symbol, slab object, task context, mem_map page).  crash's other options are
+refused with one line naming them.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from pycrash.commands.eval import parse_hex
+
+from pycrash.api import Arg, Command, CommandContext, CommandError, register
+from pycrash.kernel import memory
+
+KMEMINFO_HEADER = "                 PAGES        TOTAL      PERCENTAGE\n"
+CACHE_HEADER = "CACHE             OBJSIZE  ALLOCATED     TOTAL  SLABS  SSIZE  NAME\n"
+SLAB_HEADER = "  SLAB              MEMORY            NODE  TOTAL  ALLOCATED  FREE\n"
+UNSUPPORTED = "fFcCvnzohmSrIgP"
+
+
+def pages_to_size(pages: int, page_size: int) -> str:
+    """crash's pages_to_size(): "0", "N KB", "N.N MB" or "N.N GB" (".0" dropped)."""
+    if pages == 0:
+        return "0"
+    total = pages * page_size
+    if total >= 1 << 30:
+        text = f"{total / (1 << 30):.1f} GB"
+    elif total >= 1 << 20:
+        text = f"{total / (1 << 20):.1f} MB"
+    else:
+        text = f"{total // 1024} KB"
+    return text.replace(".0 ", " ")
+
+
+@dataclass
+class KmemOutput:
+    """What one ``kmem`` invocation found: a kind and its records (for --json) and text."""
+
+    kind: str
+    records: Any = None
+    lines: list[str] = field(default_factory=list)
+
+
+def _kmeminfo(ctx: CommandContext) -> KmemOutput:
+    from pycrash.kernel.vmstat import VmStatError, mem_info
+
+    session = ctx.session
+    try:
+        info = mem_info(session, lambda chunks: ctx.progress(chunks, "mem_map"))
+    except (VmStatError, LookupError) as err:
+        raise CommandError(str(err)) from None
+    psize = session.dump.page_size
+    total = info.total or 1
+
+    def row(label: str, pages: int, of: str | None, base: int) -> str:
+        size = pages_to_size(pages, psize)
+        if of is None:
+            return f"{label:>13}  {pages:7d}  {size:>11}         ----"
+        pct = pages * 100 // base if base else 0
+        return f"{label:>13}  {pages:7d}  {size:>11}  {pct:3d}% of {of}"
+
+    lines = [KMEMINFO_HEADER.rstrip("\n"), row("TOTAL MEM", info.total, None, 0)]
+    for label, pages in (("FREE", info.free), ("USED", info.total - info.free),
+                         ("SHARED", info.shared), ("BUFFERS", info.buffers),
+                         ("CACHED", info.cached), ("SLAB", info.slab)):
+        lines.append(row(label, pages, "TOTAL MEM", total))
+    if info.huge_total is not None:
+        lines += ["", row("TOTAL HUGE", info.huge_total, None, 0),
+                  row("HUGE FREE", info.huge_free or 0, "TOTAL HUGE", info.huge_total)]
+    if info.swap_total is not None:
+        used = info.swap_used or 0
+        lines += ["", row("TOTAL SWAP", info.swap_total, None, 0),
+                  row("SWAP USED", used, "TOTAL SWAP", info.swap_total),
+                  row("SWAP FREE", info.swap_total - used, "TOTAL SWAP", info.swap_total)]
+    if info.commit_limit is not None:
+        committed = info.committed or 0
+        lines += ["", row("COMMIT LIMIT", info.commit_limit, None, 0),
+                  row("COMMITTED", committed, "TOTAL LIMIT", info.commit_limit)
+                  if info.commit_limit else row("COMMITTED", committed, None, 0)]
+    return KmemOutput("meminfo", asdict(info), lines)
+
+
+def _vm_stat(ctx: CommandContext) -> KmemOutput:
+    from pycrash.kernel.vmstat import VmStatError, vm_stat_groups
+
+    try:
+        groups = vm_stat_groups(ctx.session.prog)
+    except VmStatError as err:
+        raise CommandError(str(err)) from None
+    width = max(len(name) for group in groups for name, _ in group.items)
+    lines: list[str] = []
+    for group in groups:
+        if lines:
+            lines.append("")
+        lines.append(f"  {group.title}:")
+        lines += [f"{name:>{width}}: {value}" for name, value in group.items]
+    records = {group.title: dict(group.items) for group in groups}
+    return KmemOutput("vm_stat", records, lines)
+
+
+def _page_lines(ctx: CommandContext, paddr: int) -> tuple[list[str], dict]:
+    from pycrash.commands.vtop import page_line, page_table_header
+
+    info = memory.page_info(ctx.session, paddr)
+    return [page_table_header(ctx.session), page_line(ctx.session, info)], asdict(info)
+
+
+def _page(ctx: CommandContext, word: str) -> KmemOutput:
+    """``kmem -p ADDR``: ADDR is a page pointer, a physical or a kernel virtual address."""
+    from pycrash.core.errors import FaultError
+
+    session = ctx.session
+    address = parse_hex(word)
+    paddr = _to_physical(session, address)
+    try:
+        lines, record = _page_lines(ctx, paddr)
+    except (FaultError, LookupError) as err:
+        raise CommandError(f"{address:x}: cannot read struct page: {err}") from None
+    return KmemOutput("page", [record], lines)
+
+
+def _to_physical(session: Any, address: int) -> int:
+    """crash's reading of an address argument of -p: a page pointer, a kernel virtual
+    address (above PAGE_OFFSET) or else a physical address."""
+    vmemmap = memory.vmemmap_base(session)
+    size = memory.page_struct_size(session)
+    if address >= vmemmap and address < vmemmap + (1 << 46) and (address - vmemmap) % size == 0:
+        return memory.ptob(session, (address - vmemmap) // size)
+    if address >= memory.page_offset_base(session):
+        return session.dump.vtop(address)
+    return address
+
+
+def _cache_line(counts: Any) -> str:
+    return (f"{counts.cache:x} {counts.objsize:8d} {counts.allocated:10d} {counts.total:9d} "
+            f"{counts.slabs:6d} {counts.slab_size // 1024:5d}k  {counts.name}")
+
+
+def _slab_lines(ctx: CommandContext, address: int) -> tuple[list[str], dict] | None:
+    from pycrash.kernel import slub
+
+    info = slub.slab_of(ctx.session, address)
+    if info is None:
+        return None
+    counts = slub.cache_counts(ctx.session.prog, info.cache, ctx.session.dump.page_size)
+    mark = f"[{info.object:x}]" if info.object_allocated else f" {info.object:x}"
+    lines = [CACHE_HEADER.rstrip("\n"), _cache_line(counts), SLAB_HEADER.rstrip("\n"),
+             f"  {info.slab:x}  {info.memory:x}  {info.node:4d}  {info.total:5d}  "
+             f"{info.allocated:9d}  {info.free:4d}",
+             "  FREE / [ALLOCATED]", f"  {mark}"]
+    record = {"cache": asdict(counts), "slab": info.slab, "memory": info.memory,
+              "node": info.node, "total": info.total, "allocated": info.allocated,
+              "free": info.free, "object": info.object, "object_allocated": info.object_allocated}
+    return lines, record
+
+
+def _slabs(ctx: CommandContext, words: list[str]) -> KmemOutput:
+    from pycrash.kernel import slub
+
+    prog = ctx.session.prog
+    psize = ctx.session.dump.page_size
+    try:
+        if words and words[0] == "list":
+            caches = slub.slab_caches(prog)
+            lines = ["CACHE             NAME"]
+            lines += [f"{c.value_():x}  {slub.cache_name(c)}" for c in caches]
+            return KmemOutput("caches", [{"cache": c.value_(), "name": slub.cache_name(c)}
+                                         for c in caches], lines)
+        if words and _is_address(words[0]):
+            found = _slab_lines(ctx, parse_hex(words[0]))
+            if found is None:
+                raise CommandError(f"address is not allocated in slab subsystem: {words[0]}")
+            return KmemOutput("slab", [found[1]], found[0])
+        caches = slub.slab_caches(prog)
+        if words:
+            caches = [c for c in caches if slub.cache_name(c) in words]
+            missing = [w for w in words if w not in {slub.cache_name(c) for c in caches}]
+            if missing:
+                raise CommandError(f"invalid slab cache name: {missing[0]}")
+        records = [slub.cache_counts(prog, c, psize)
+                   for c in ctx.progress(caches, "slab caches", len(caches))]
+    except slub.SlubError as err:
+        raise CommandError(str(err)) from None
+    lines = [CACHE_HEADER.rstrip("\n")] + [_cache_line(r) for r in records]
+    return KmemOutput("caches", [asdict(r) for r in records], lines)
+
+
+def _is_address(word: str) -> bool:
+    try:
+        parse_hex(word)
+    except CommandError:
+        return False
+    return word[:2].lower() == "0x" or len(word) > 8
+
+
+def _task_of(session: Any, address: int) -> int | None:
+    """The task whose task_struct or kernel stack holds ``address`` (crash's
+    vaddr_in_task_struct(), then stkptr_to_task())."""
+    from pycrash.kernel.tasks import task_struct_size, task_table
+
+    table = task_table(session)
+    size = task_struct_size(session.prog)
+    # THREAD_SIZE on x86-64: 16 KiB (4 pages) without KASAN.
+    stack_size = 4 * session.dump.page_size
+    for info in table:
+        if info.task <= address < info.task + size:
+            return info.task
+    for info in table:
+        if info.stack and info.stack <= address < info.stack + stack_size:
+            return info.task
+    return None
+
+
+def _search(ctx: CommandContext, word: str) -> KmemOutput:
+    import io
+
+    from pycrash.commands.set import context_view, render_context
+    from pycrash.commands.sym import symbol_line
+
+    from pycrash.core.errors import FaultError
+    from pycrash.kernel.symbols import symbol_table
+
+    session = ctx.session
+    address = parse_hex(word)
+    lines: list[str] = []
+    record: dict[str, Any] = {"address": address}
+    table = symbol_table(session)
+    if table.in_ksymbol_range(address):
+        found = table.value_search(address)
+        if found is not None:
+            sym, offset = found
+            lines += [symbol_line(ctx, table, sym, offset).text, ""]
+            record["symbol"] = sym.name
+    if not table.in_ksymbol_range(address):
+        slab = _slab_lines(ctx, address)
+        if slab is not None:
+            lines += slab[0] + [""]
+            record["slab"] = slab[1]
+    task = _task_of(session, address)
+    if task is not None:
+        out = io.StringIO()
+        render_context(out, context_view(session, task))
+        lines += out.getvalue().splitlines() + [""]
+        record["task"] = task
+    try:
+        paddr = session.dump.vtop(address)
+    except Exception:  # noqa: BLE001 - not mapped: taken as a physical address, as crash
+        paddr = address
+    try:
+        page_lines, page = _page_lines(ctx, paddr)
+    except (FaultError, LookupError):
+        lines.append(f"{address:x}: kernel virtual address not found in mem map")
+    else:
+        lines += page_lines
+        record["page"] = page
+    return KmemOutput("search", [record], lines)
+
+
+@register
+class Kmem(Command):
+    name = "kmem"
+    summary = "kernel memory"
+    description = """\
+  This command displays information about the use of kernel memory.
+
+        -i  displays general memory usage information.
+        -V  displays the kernel vm_zone_stat, vm_node_stat and vm_numa_stat tables
+            (vm_stat on older kernels).
+        -p  with an address (a page pointer, a physical address or a kernel virtual
+            address), displays its basic mem_map page information.
+        -s  displays basic slab data of every SLUB cache, or of the caches named; with
+            "list", every cache name and address; with an address, the slab holding it.
+   address  without a flag: the symbol, slab object, task and mem_map page of the
+            kernel virtual address.
+
+  pycrash does not implement -f, -F, -c, -C, -v, -n, -z, -o, -h, -m, -S, -r, -I, -g, -P
+  or -p without an address.  --json prints the records (meminfo figures in pages, the
+  vm_stat tables, page, cache or search records).
+"""
+    arguments = (
+        Arg("-i", dest="info", action="store_true", help="memory usage"),
+        Arg("-V", dest="vmstat", action="store_true", help="vm_stat tables"),
+        Arg("-p", dest="page", action="store_true", help="mem_map page of an address"),
+        Arg("-s", dest="slab", action="store_true", help="slab cache data"),
+        *(Arg(f"-{c}", dest=f"opt_{c}", action="store_true", help=argparse.SUPPRESS)
+          for c in UNSUPPORTED),
+        Arg("words", nargs="*", help="address or slab cache name"),
+    )
+
+    def run(self, ctx: CommandContext, args: argparse.Namespace) -> KmemOutput:
+        for c in UNSUPPORTED:
+            if getattr(args, f"opt_{c}"):
+                raise CommandError(f"option -{c} is not supported by pycrash")
+        from pycrash.core.errors import FaultError
+
+        try:
+            if args.info:
+                return _kmeminfo(ctx)
+            if args.vmstat:
+                return _vm_stat(ctx)
+            if args.slab:
+                return _slabs(ctx, args.words)
+            if args.page:
+                if not args.words:
+                    raise CommandError("option -p without an address is not supported by "
+                                       "pycrash")
+                return _page(ctx, args.words[0])
+            if not args.words:
+                raise CommandError("usage: kmem [-i|-V|-s|-p] [address|cache]")
+            return _search(ctx, args.words[0])
+        except FaultError as err:
+            raise CommandError(str(err)) from None
+        except LookupError as err:
+            raise CommandError(f"the dump lacks {err}") from None
+
+    def render(self, ctx: CommandContext, data: KmemOutput) -> None:
+        ctx.out.write("".join(f"{line}\n" for line in data.lines))
+
+    def to_json(self, ctx: CommandContext, data: KmemOutput) -> Any:
+        return data.records
