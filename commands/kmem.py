@@ -167,8 +167,7 @@ def _slabs(ctx: CommandContext, words: list[str]) -> KmemOutput:
     try:
         if words and words[0] == "list":
             caches = slub.slab_caches(prog)
-            lines = ["CACHE             NAME"]
-            lines += [f"{c.value_():x}  {slub.cache_name(c)}" for c in caches]
+            lines = [f"{c.value_():x} {slub.cache_name(c)}" for c in caches]
             return KmemOutput("caches", [{"cache": c.value_(), "name": slub.cache_name(c)}
                                          for c in caches], lines)
         if words and _is_address(words[0]):
@@ -177,11 +176,12 @@ def _slabs(ctx: CommandContext, words: list[str]) -> KmemOutput:
                 raise CommandError(f"address is not allocated in slab subsystem: {words[0]}")
             return KmemOutput("slab", [found[1]], found[0])
         caches = slub.slab_caches(prog)
+        if len(words) > 1:
+            raise CommandError("only one kmem_cache reference is allowed")
         if words:
-            caches = [c for c in caches if slub.cache_name(c) in words]
-            missing = [w for w in words if w not in {slub.cache_name(c) for c in caches}]
-            if missing:
-                raise CommandError(f"invalid slab cache name: {missing[0]}")
+            caches = [c for c in caches if slub.cache_name(c) == words[0]]
+            if not caches:
+                raise CommandError(f"invalid slab cache name: {words[0]}")
         records = [slub.cache_counts(prog, c, psize)
                    for c in ctx.progress(caches, "slab caches", len(caches))]
     except slub.SlubError as err:
@@ -222,7 +222,7 @@ def _search(ctx: CommandContext, word: str) -> KmemOutput:
     from pycrash.commands.set import context_view, render_context
     from pycrash.commands.sym import symbol_line
 
-    from pycrash.core.errors import FaultError
+    from pycrash.core.errors import FaultError, NotMappedError
     from pycrash.kernel.symbols import symbol_table
 
     session = ctx.session
@@ -230,6 +230,12 @@ def _search(ctx: CommandContext, word: str) -> KmemOutput:
     lines: list[str] = []
     record: dict[str, Any] = {"address": address}
     table = symbol_table(session)
+    # Below the kernel's address space an argument is physical: crash searches its direct-map
+    # address (PTOV) and shows the page of the physical address itself.
+    physical = address < memory.page_offset_base(session)
+    if physical:
+        record["physical"] = True
+        address = memory.ptov(session, address)
     if table.in_ksymbol_range(address):
         found = table.value_search(address)
         if found is not None:
@@ -248,13 +254,11 @@ def _search(ctx: CommandContext, word: str) -> KmemOutput:
         lines += out.getvalue().splitlines() + [""]
         record["task"] = task
     try:
-        paddr = session.dump.vtop(address)
-    except Exception:  # noqa: BLE001 - not mapped: taken as a physical address, as crash
-        paddr = address
-    try:
+        paddr = record["address"] if physical else session.dump.vtop(address)
         page_lines, page = _page_lines(ctx, paddr)
-    except (FaultError, LookupError):
-        lines.append(f"{address:x}: kernel virtual address not found in mem map")
+    except (FaultError, LookupError, NotMappedError):
+        kind = "physical" if physical else "kernel virtual"
+        lines.append(f"{record['address']:x}: {kind} address not found in mem map")
     else:
         lines += page_lines
         record["page"] = page
@@ -295,7 +299,7 @@ class Kmem(Command):
     def run(self, ctx: CommandContext, args: argparse.Namespace) -> KmemOutput:
         for c in UNSUPPORTED:
             if getattr(args, f"opt_{c}"):
-                raise CommandError(f"option -{c} is not supported by pycrash")
+                raise CommandError(f"option -{c} is not supported")
         from pycrash.core.errors import FaultError
 
         try:
@@ -312,7 +316,11 @@ class Kmem(Command):
                 return _page(ctx, args.words[0])
             if not args.words:
                 raise CommandError("usage: kmem [-i|-V|-s|-p] [address|cache]")
-            return _search(ctx, args.words[0])
+            found = [_search(ctx, word) for word in args.words]
+            lines: list[str] = []
+            for one in found:
+                lines += ([""] if lines else []) + one.lines
+            return KmemOutput("search", [r for one in found for r in one.records], lines)
         except FaultError as err:
             raise CommandError(str(err)) from None
         except LookupError as err:
