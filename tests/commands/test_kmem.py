@@ -1,0 +1,131 @@
+"""``kmem``: memory totals against the guest's own /proc/meminfo, task_structs of the guest's
+processes in the SLUB task_struct cache, crash's recorded ``kmem -s``/``kmem -p`` lines, and
+the one-line refusals and errors."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+
+import pytest
+
+from pycrash import testing
+
+SCENARIOS = testing.scenarios()
+
+
+def _execute(session, cmdline: str, as_json: bool = False) -> tuple[int, str, str]:
+    from pycrash.api import registry
+    from pycrash.runner import Runner
+
+    out, err = io.StringIO(), io.StringIO()
+    status = Runner(session, registry, stdout=out, stderr=err, json=as_json).execute(cmdline)
+    return status, out.getvalue(), err.getvalue()
+
+
+def _json(session, cmdline: str):
+    status, out, err = _execute(session, cmdline, as_json=True)
+    assert status == 0, err
+    return json.loads(out)
+
+
+def _proc_meminfo(scenario: str) -> dict[str, int]:
+    path = testing.sample_root() / scenario / "guest" / "first-kernel" / "meminfo.txt"
+    if not path.exists():
+        pytest.skip(f"{scenario}: no meminfo.txt")
+    values = {}
+    for line in path.read_text().splitlines():
+        match = re.match(r"(\S+):\s+(\d+)", line)
+        if match:
+            values[match[1]] = int(match[2])
+    return values
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_meminfo_totals_match_proc_meminfo(scenario: str, sample_session) -> None:
+    """MemTotal and SwapTotal do not change while the guest runs: kmem -i must equal them."""
+    session = sample_session(scenario)
+    proc = _proc_meminfo(scenario)
+    info = _json(session, "kmem -i")
+    kb_per_page = session.dump.page_size // 1024
+    assert info["total"] * kb_per_page == proc["MemTotal"]
+    assert info["swap_total"] * kb_per_page == proc["SwapTotal"]
+    assert 0 < info["free"] < info["total"]
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_process_task_structs_are_allocated_task_struct_objects(scenario: str,
+                                                                sample_session) -> None:
+    """Each guest process alive in the dump has its task_struct allocated in "task_struct"."""
+    from pycrash.kernel.tasks import task_table
+
+    session = sample_session(scenario)
+    table = task_table(session)
+    checked = 0
+    for process in testing.manifest(scenario)["ground_truth"]["processes"]:
+        tasks = [t for t in table.pid(process["pid"]) if t.comm == process["comm"]]
+        if not tasks:
+            continue  # exited before the dump was taken
+        (record,) = _json(session, f"kmem {tasks[0].task:#x}")
+        assert record["slab"]["cache"]["name"] == "task_struct"
+        assert record["slab"]["object"] == tasks[0].task
+        assert record["slab"]["object_allocated"] is True
+        assert record["task"] == tasks[0].task
+        checked += 1
+    assert checked >= 10
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_task_struct_cache_counts_cover_the_processes(scenario: str, sample_session) -> None:
+    """Every ground-truth process still in the dump is one allocated task_struct object, and
+    the cache's figures are consistent with its slabs."""
+    from pycrash.kernel.tasks import task_table
+
+    session = sample_session(scenario)
+    table = task_table(session)
+    alive = [p for p in testing.manifest(scenario)["ground_truth"]["processes"]
+             if any(t.comm == p["comm"] for t in table.pid(p["pid"]))]
+    (cache,) = _json(session, "kmem -s task_struct")
+    assert cache["allocated"] >= len(alive)
+    assert cache["allocated"] <= cache["total"]
+    assert cache["total"] % cache["slabs"] == 0
+
+
+def test_kmem_s_lines_match_crash(sample_session) -> None:
+    """The kmem -s lines crash recorded for task_struct, on every scenario's primary dump."""
+    for scenario in SCENARIOS:
+        dumps = [d["name"] for d in testing.manifest(scenario)["dumps"] if d.get("primary")]
+        for dumpname in dumps:
+            try:
+                expected = testing.crash_output(scenario, dumpname, "kmem -s task_struct")
+            except KeyError:
+                continue
+            _, out, _ = _execute(sample_session(scenario, dumpname), "kmem -s task_struct")
+            assert out == expected
+
+
+@pytest.mark.parametrize("option", ["-f", "-F", "-c", "-C", "-v", "-n", "-z", "-o", "-h",
+                                    "-S", "-r", "-g"])
+def test_unsupported_options_are_refused_in_one_line(option: str, sample_session) -> None:
+    status, out, err = _execute(sample_session("sysrq"), f"kmem {option}")
+    assert status != 0 and out == ""
+    assert err == f"pycrash: kmem: option {option} is not supported\n"
+
+
+def test_errors_are_one_line(sample_session) -> None:
+    session = sample_session("sysrq")
+    for cmdline, message in (
+        ("kmem -s no_such_cache", "invalid slab cache name: no_such_cache"),
+        ("kmem -s kmalloc-64 task_struct", "only one kmem_cache reference is allowed"),
+    ):
+        status, out, err = _execute(session, cmdline)
+        assert status != 0 and out == ""
+        assert err == f"pycrash: kmem: {message}\n"
+
+
+def test_vm_stat_json_has_the_kernel_counters(sample_session) -> None:
+    """-V --json: the NR_FREE_PAGES counter equals kmem -i's FREE (both the zone counter)."""
+    session = sample_session("sysrq")
+    tables = _json(session, "kmem -V")
+    assert tables["VM_ZONE_STAT"]["NR_FREE_PAGES"] == _json(session, "kmem -i")["free"]
