@@ -124,6 +124,19 @@ def _page(ctx: CommandContext, word: str) -> KmemOutput:
     return KmemOutput("page", [record], lines)
 
 
+def _mem_map(ctx: CommandContext) -> KmemOutput:
+    """``kmem -p``: every page of the mem_map."""
+    from pycrash.commands.vtop import page_line, page_table_header
+
+    from pycrash.kernel.memmap import node_pfn_chunks, pages_in
+
+    session = ctx.session
+    chunks = node_pfn_chunks(session)
+    pages = list(pages_in(session, ctx.progress(chunks, "mem_map", len(chunks))))
+    lines = [page_table_header(session)] + [page_line(session, info) for info in pages]
+    return KmemOutput("page", [asdict(info) for info in pages], lines)
+
+
 def _to_physical(session: Any, address: int) -> int:
     """crash's reading of an address argument of -p: a page pointer, a kernel virtual
     address (above PAGE_OFFSET) or else a physical address."""
@@ -275,15 +288,17 @@ class Kmem(Command):
         -i  displays general memory usage information.
         -V  displays the kernel vm_zone_stat, vm_node_stat and vm_numa_stat tables
             (vm_stat on older kernels).
-        -p  with an address (a page pointer, a physical address or a kernel virtual
-            address), displays its basic mem_map page information.
+        -p  displays basic information about each page structure in the mem_map
+            (address, physical address, mapping, index, count and flags); with an
+            address (a page pointer, a physical or a kernel virtual address), of its
+            page only.
         -s  displays basic slab data of every SLUB cache, or of the caches named; with
             "list", every cache name and address; with an address, the slab holding it.
    address  without a flag: the symbol, slab object, task and mem_map page of the
             kernel virtual address.
 
-  pycrash does not implement -f, -F, -c, -C, -v, -n, -z, -o, -h, -m, -S, -r, -I, -g, -P
-  or -p without an address.  --json prints the records (meminfo figures in pages, the
+  pycrash does not implement -f, -F, -c, -C, -v, -n, -z, -o, -h, -m, -S, -r, -I, -g
+  or -P.  --json prints the records (meminfo figures in pages, the
   vm_stat tables, page, cache or search records).
 """
     arguments = (
@@ -311,8 +326,7 @@ class Kmem(Command):
                 return _slabs(ctx, args.words)
             if args.page:
                 if not args.words:
-                    raise CommandError("option -p without an address is not supported by "
-                                       "pycrash")
+                    return _mem_map(ctx)
                 return _page(ctx, args.words[0])
             if not args.words:
                 raise CommandError("usage: kmem [-i|-V|-s|-p] [address|cache]")

@@ -127,40 +127,16 @@ def free_pages(prog: Any) -> int:
 
 
 def shared_pages(session: Any, progress: Any = None) -> int:
-    """crash's SHARED: pages not PG_reserved whose ``_refcount`` is above 1, over every node's
-    spanned pfns (read from the mem_map in section-sized chunks; unreadable ones skipped)."""
-    from pycrash.kernel import memory
+    """crash's SHARED: pages not PG_reserved whose ``_refcount`` is above 1, over the whole
+    mem_map."""
+    from pycrash.kernel.memmap import node_pfn_chunks, pages_in
 
-    prog = session.prog
-    page_type = prog.type("struct page")
-    size = page_type.size
-    flags_offset = page_type.member("flags").offset
-    ref = page_type.member("_refcount")
-    count_offset = ref.offset
-    reserved = 1 << prog.constant("PG_reserved").value_()
-    chunk = 1 << 15  # pages per read: a 128 MiB section
-    shared = 0
-    spans = []
-    for pgdat in memory.online_pgdats(prog):
-        start = int(pgdat.node_start_pfn)
-        spans.append((start, start + int(pgdat.node_spanned_pages)))
-    chunks = [(s, min(s + chunk, end)) for start, end in spans for s in range(start, end, chunk)]
+    reserved = 1 << session.prog.constant("PG_reserved").value_()
+    chunks = node_pfn_chunks(session)
     if progress is not None:
         chunks = progress(chunks)
-    for first, last in chunks:
-        try:
-            raw = session.dump.read(memory.pfn_to_page(session, first), (last - first) * size)
-        except Exception:  # noqa: BLE001 - a hole in the mem_map: crash skips it too
-            continue
-        for i in range(0, len(raw), size):
-            flags = int.from_bytes(raw[i + flags_offset:i + flags_offset + 8], "little")
-            if flags & reserved:
-                continue
-            count = int.from_bytes(raw[i + count_offset:i + count_offset + 4], "little",
-                                   signed=True)
-            if count > 1:
-                shared += 1
-    return shared
+    return sum(1 for _ in pages_in(session, chunks,
+                                   lambda flags, count: not flags & reserved and count > 1))
 
 
 def blockdev_pages(prog: Any) -> int:

@@ -129,3 +129,19 @@ def test_vm_stat_json_has_the_kernel_counters(sample_session) -> None:
     session = sample_session("sysrq")
     tables = _json(session, "kmem -V")
     assert tables["VM_ZONE_STAT"]["NR_FREE_PAGES"] == _json(session, "kmem -i")["free"]
+
+
+def test_whole_mem_map_holds_crash_page_line(sample_session) -> None:
+    """kmem -p lists every page: crash's recorded line for linux_banner's page is among them,
+    and there are at least as many pages as /proc/meminfo's MemTotal."""
+    scenario = "sysrq"
+    dumpname = next(d["name"] for d in testing.manifest(scenario)["dumps"] if d.get("primary"))
+    phys = testing.manifest(scenario)["placeholders"]["linux_banner_phys"]
+    header, banner_line = testing.crash_output(scenario, dumpname,
+                                               f"kmem -p {phys}").splitlines()
+    session = sample_session(scenario, dumpname)
+    _, out, _ = _execute(session, "kmem -p")
+    lines = out.splitlines()
+    assert lines[0] == header
+    assert banner_line in lines
+    assert (len(lines) - 1) * session.dump.page_size // 1024 >= _proc_meminfo(scenario)["MemTotal"]
