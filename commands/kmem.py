@@ -20,21 +20,7 @@ from pycrash.kernel import memory
 KMEMINFO_HEADER = "                 PAGES        TOTAL      PERCENTAGE\n"
 CACHE_HEADER = "CACHE             OBJSIZE  ALLOCATED     TOTAL  SLABS  SSIZE  NAME\n"
 SLAB_HEADER = "  SLAB              MEMORY            NODE  TOTAL  ALLOCATED  FREE\n"
-UNSUPPORTED = "fFcCvnzohmSrIgP"
-
-
-def pages_to_size(pages: int, page_size: int) -> str:
-    """crash's pages_to_size(): "0", "N KB", "N.N MB" or "N.N GB" (".0" dropped)."""
-    if pages == 0:
-        return "0"
-    total = pages * page_size
-    if total >= 1 << 30:
-        text = f"{total / (1 << 30):.1f} GB"
-    elif total >= 1 << 20:
-        text = f"{total / (1 << 20):.1f} MB"
-    else:
-        text = f"{total // 1024} KB"
-    return text.replace(".0 ", " ")
+UNSUPPORTED = "fFcCvnzhmSrIP"
 
 
 @dataclass
@@ -47,6 +33,7 @@ class KmemOutput:
 
 
 def _kmeminfo(ctx: CommandContext) -> KmemOutput:
+    from pycrash.kernel.sysinfo import pages_to_size
     from pycrash.kernel.vmstat import VmStatError, mem_info
 
     session = ctx.session
@@ -101,6 +88,52 @@ def _vm_stat(ctx: CommandContext) -> KmemOutput:
         lines += [f"{name:>{width}}: {value}" for name, value in group.items]
     records = {group.title: dict(group.items) for group in groups}
     return KmemOutput("vm_stat", records, lines)
+
+
+def _per_cpu_offsets(ctx: CommandContext) -> KmemOutput:
+    """``kmem -o``: ``__per_cpu_offset[cpu]`` of each CPU crash counts."""
+    from pycrash.kernel.masks import online_cpus
+    from pycrash.kernel.sysinfo import cpu_counts
+
+    prog = ctx.session.prog
+    try:
+        offsets = prog["__per_cpu_offset"]
+    except KeyError:
+        raise CommandError("__per_cpu_offset: symbol not found (!CONFIG_SMP)") from None
+    online = set(online_cpus(prog))
+    lines = ["PER-CPU OFFSET VALUES:"]
+    records = []
+    for cpu in range(cpu_counts(ctx.session)[0]):
+        value = int(offsets[cpu])
+        mark = "" if cpu in online else " [OFFLINE]"
+        lines.append(f"{f'CPU {cpu}':>7}: {value:x}{mark}")
+        records.append({"cpu": cpu, "offset": value, "online": cpu in online})
+    return KmemOutput("per_cpu_offsets", records, lines)
+
+
+def _page_flags(ctx: CommandContext, word: str | None) -> KmemOutput:
+    """``kmem -g [flags]``: the ``enum pageflags`` bits (crash's dump_page_flags())."""
+    flags = parse_hex(word) if word else 0
+    try:
+        enum = ctx.session.prog.type("enum pageflags")
+    except LookupError:
+        raise CommandError("enum pageflags does not exist in this kernel") from None
+    names = [(name, value) for name, value in enum.enumerators]
+    longest = max(len(name) for name, _ in names)
+    bits = [(name, value) for name, value in names if "PG_" in name]
+    digits = (max(value for _, value in bits) + 1) // 4 + 1
+    pad = "  " if flags else ""
+    lines = [f"FLAGS: {flags:x}"] if flags else []
+    lines.append(f"{pad}{'PAGE-FLAG':<{longest}} BIT  VALUE")
+    records = []
+    for name, value in bits:
+        if flags and not flags & (1 << value):
+            continue
+        lines.append(f"{pad}{name:<{longest}}  {value:2d}  {1 << value:0{digits}x}")
+        records.append({"name": name, "bit": value, "value": 1 << value})
+    if flags and not records:
+        lines.append("  (none found)")
+    return KmemOutput("page_flags", records, lines)
 
 
 def _page_lines(ctx: CommandContext, paddr: int) -> tuple[list[str], dict]:
@@ -297,15 +330,22 @@ class Kmem(Command):
    address  without a flag: the symbol, slab object, task and mem_map page of the
             kernel virtual address.
 
-  pycrash does not implement -f, -F, -c, -C, -v, -n, -z, -o, -h, -m, -S, -r, -I, -g
-  or -P.  --json prints the records (meminfo figures in pages, the
-  vm_stat tables, page, cache or search records).
+        -o  displays each cpu's offset value that is added to per-cpu symbol
+            values to translate them into kernel virtual addresses.
+        -g  displays the enumerator value of all bits in the page structure's
+            "flags" field; with a hexadecimal flags value, only the bits set in it.
+
+  pycrash does not implement -f, -F, -c, -C, -v, -n, -z, -h, -m, -S, -r, -I or -P.
+  --json prints the records (meminfo figures in pages, the vm_stat tables, page, cache,
+  per-cpu offset, page flag or search records).
 """
     arguments = (
         Arg("-i", dest="info", action="store_true", help="memory usage"),
         Arg("-V", dest="vmstat", action="store_true", help="vm_stat tables"),
         Arg("-p", dest="page", action="store_true", help="mem_map page of an address"),
         Arg("-s", dest="slab", action="store_true", help="slab cache data"),
+        Arg("-o", dest="offsets", action="store_true", help="per-cpu offsets"),
+        Arg("-g", dest="flags", action="store_true", help="page flag bits"),
         *(Arg(f"-{c}", dest=f"opt_{c}", action="store_true", help=argparse.SUPPRESS)
           for c in UNSUPPORTED),
         Arg("words", nargs="*", help="address or slab cache name"),
@@ -322,6 +362,10 @@ class Kmem(Command):
                 return _kmeminfo(ctx)
             if args.vmstat:
                 return _vm_stat(ctx)
+            if args.offsets:
+                return _per_cpu_offsets(ctx)
+            if args.flags:
+                return _page_flags(ctx, args.words[0] if args.words else None)
             if args.slab:
                 return _slabs(ctx, args.words)
             if args.page:

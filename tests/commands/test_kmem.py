@@ -105,8 +105,8 @@ def test_kmem_s_lines_match_crash(sample_session) -> None:
             assert out == expected
 
 
-@pytest.mark.parametrize("option", ["-f", "-F", "-c", "-C", "-v", "-n", "-z", "-o", "-h",
-                                    "-S", "-r", "-g"])
+@pytest.mark.parametrize("option", ["-f", "-F", "-c", "-C", "-v", "-n", "-z", "-h",
+                                    "-S", "-r", "-P"])
 def test_unsupported_options_are_refused_in_one_line(option: str, sample_session) -> None:
     status, out, err = _execute(sample_session("sysrq"), f"kmem {option}")
     assert status != 0 and out == ""
@@ -145,3 +145,27 @@ def test_whole_mem_map_holds_crash_page_line(sample_session) -> None:
     assert lines[0] == header
     assert banner_line in lines
     assert (len(lines) - 1) * session.dump.page_size // 1024 >= _proc_meminfo(scenario)["MemTotal"]
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_per_cpu_offsets_one_per_guest_cpu(scenario: str, sample_session) -> None:
+    """kmem -o: one online offset per processor of the guest's /proc/cpuinfo, each distinct."""
+    path = testing.sample_root() / scenario / "guest" / "first-kernel" / "cpuinfo.txt"
+    processors = sum(1 for line in path.read_text().splitlines()
+                     if line.startswith("processor"))
+    records = _json(sample_session(scenario), "kmem -o")
+    assert [r["cpu"] for r in records] == list(range(processors))
+    assert all(r["online"] for r in records)
+    assert len({r["offset"] for r in records}) == processors
+
+
+def test_page_flag_bits_name_crash_page_flags(sample_session) -> None:
+    """kmem -g FLAGS names the bits crash's recorded kmem -p line shows ("1000 reserved")."""
+    scenario = "sysrq"
+    dumpname = next(d["name"] for d in testing.manifest(scenario)["dumps"] if d.get("primary"))
+    phys = testing.manifest(scenario)["placeholders"]["linux_banner_phys"]
+    fields = testing.crash_output(scenario, dumpname, f"kmem -p {phys}").splitlines()[1].split()
+    flags, names = fields[5], fields[6].split(",")
+    records = _json(sample_session(scenario), f"kmem -g {flags}")
+    assert [r["name"] for r in records] == [f"PG_{name}" for name in names]
+    assert sum(r["value"] for r in records) == int(flags, 16)
