@@ -194,14 +194,18 @@ def _slab_lines(ctx: CommandContext, address: int) -> tuple[list[str], dict] | N
     if info is None:
         return None
     counts = slub.cache_counts(ctx.session.prog, info.cache, ctx.session.dump.page_size)
-    mark = f"[{info.object:x}]" if info.object_allocated else f" {info.object:x}"
+    if info.object_allocated:
+        mark = f"[{info.object:x}]"
+    else:
+        mark = f" {info.object:x}  " + (f"(cpu {info.cpu} cache)" if info.cpu is not None else "")
     lines = [CACHE_HEADER.rstrip("\n"), _cache_line(counts), SLAB_HEADER.rstrip("\n"),
              f"  {info.slab:x}  {info.memory:x}  {info.node:4d}  {info.total:5d}  "
              f"{info.allocated:9d}  {info.free:4d}",
              "  FREE / [ALLOCATED]", f"  {mark}"]
     record = {"cache": asdict(counts), "slab": info.slab, "memory": info.memory,
               "node": info.node, "total": info.total, "allocated": info.allocated,
-              "free": info.free, "object": info.object, "object_allocated": info.object_allocated}
+              "free": info.free, "object": info.object, "object_allocated": info.object_allocated,
+              "cpu": info.cpu}
     return lines, record
 
 
@@ -216,12 +220,16 @@ def _slabs(ctx: CommandContext, words: list[str]) -> KmemOutput:
             lines = [f"{c.value_():x} {slub.cache_name(c)}" for c in caches]
             return KmemOutput("caches", [{"cache": c.value_(), "name": slub.cache_name(c)}
                                          for c in caches], lines)
-        if words and _is_address(words[0]):
-            found = _slab_lines(ctx, parse_hex(words[0]))
-            if found is None:
-                raise CommandError(f"address is not allocated in slab subsystem: {words[0]}")
-            return KmemOutput("slab", [found[1]], found[0])
         caches = slub.slab_caches(prog)
+        names = {slub.cache_name(c) for c in caches}
+        if words and words[0] not in names and _is_address(words[0]):
+            address = parse_hex(words[0])
+            if address < memory.page_offset_base(ctx.session):  # physical: its direct map
+                address = memory.ptov(ctx.session, address)
+            found = _slab_lines(ctx, address)
+            if found is None:
+                raise CommandError(f"address is not allocated in slab subsystem: {address:x}")
+            return KmemOutput("slab", [found[1]], found[0])
         if len(words) > 1:
             raise CommandError("only one kmem_cache reference is allowed")
         if words:
@@ -241,7 +249,7 @@ def _is_address(word: str) -> bool:
         parse_hex(word)
     except CommandError:
         return False
-    return word[:2].lower() == "0x" or len(word) > 8
+    return True
 
 
 def _task_of(session: Any, address: int) -> int | None:
@@ -355,6 +363,8 @@ class Kmem(Command):
         for c in UNSUPPORTED:
             if getattr(args, f"opt_{c}"):
                 raise CommandError(f"option -{c} is not supported")
+        if sum((args.info, args.vmstat, args.page, args.slab, args.offsets, args.flags)) > 1:
+            raise CommandError("only one flag allowed!")
         from pycrash.core.errors import FaultError
 
         try:
@@ -371,7 +381,9 @@ class Kmem(Command):
             if args.page:
                 if not args.words:
                     return _mem_map(ctx)
-                return _page(ctx, args.words[0])
+                pages = [_page(ctx, word) for word in args.words]
+                return KmemOutput("page", [r for p in pages for r in p.records],
+                                  pages[0].lines[:1] + [p.lines[1] for p in pages])
             if not args.words:
                 raise CommandError("usage: kmem [-i|-V|-s|-p] [address|cache]")
             found = [_search(ctx, word) for word in args.words]

@@ -198,7 +198,20 @@ class SlabInfo:
     free: int
     object: int  # the object containing the address
     object_allocated: bool
+    cpu: int | None = None  # the CPU whose current slab this is
     free_objects: list[int] = field(default_factory=list)
+
+
+def _page_nid(prog: Any, page: int) -> int:
+    """The node of a page: 0 without CONFIG_NUMA, else the node bits of page->flags."""
+    try:
+        prog["node_data"]
+    except KeyError:
+        return 0
+    from drgn import Object
+    from drgn.helpers.linux.mm import page_to_nid
+
+    return int(page_to_nid(Object(prog, "struct page *", page)))
 
 
 def slab_of(session: Any, address: int) -> SlabInfo | None:
@@ -231,23 +244,29 @@ def slab_of(session: Any, address: int) -> SlabInfo | None:
     if index >= objects:
         return None
     obj = memory_start + index * size
+    # Free: on the slab's own freelist (counted out of inuse) or, for a CPU's slab, on that
+    # CPU's lockless freelist (counted in inuse).
     free_objects = freelist(prog, cache, slab.freelist.value_())
+    cpu_free: list[int] = []
+    owner = None
     for cpu in _cpus(prog):
         c = _cpu_slab(cache, cpu)
         if _cpu_slab_ptr(c).value_() == head_address:
-            free_objects += freelist(prog, cache, c.freelist.value_())
-    nfree = len(free_objects) + 0
-    inuse = int(slab.inuse)
-    free = max(objects - inuse, 0) + (nfree - len(freelist(prog, cache, slab.freelist.value_())))
+            owner = cpu
+            cpu_free = freelist(prog, cache, c.freelist.value_())
+            break
+    free = max(objects - int(slab.inuse), 0) + len(cpu_free)
+    free_objects += cpu_free
     return SlabInfo(
         cache=cache,
         slab=head_address,
         memory=memory_start,
-        node=0,
+        node=_page_nid(prog, head_address),
         total=objects,
         allocated=objects - free,
         free=free,
         object=obj,
         object_allocated=obj not in set(free_objects),
+        cpu=owner,
         free_objects=free_objects,
     )

@@ -169,3 +169,30 @@ def test_page_flag_bits_name_crash_page_flags(sample_session) -> None:
     records = _json(sample_session(scenario), f"kmem -g {flags}")
     assert [r["name"] for r in records] == [f"PG_{name}" for name in names]
     assert sum(r["value"] for r in records) == int(flags, 16)
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_free_objects_of_the_panic_task_slab(scenario: str, sample_session) -> None:
+    """The panic task's slab (crash's recorded kmem line): every object of the slab is either
+    allocated or free, crash's ALLOCATED of them are allocated, and a free one is shown free."""
+    dumpname = next(d["name"] for d in testing.manifest(scenario)["dumps"] if d.get("primary"))
+    task = testing.manifest(scenario)["placeholders"]["panic_task"]
+    recorded = testing.crash_output(scenario, dumpname, f"kmem {task}").splitlines()
+    if len(recorded) < 4 or not recorded[2].startswith("  SLAB"):
+        pytest.skip(f"{scenario}: the panic task is not a slab object")
+    _, memory, _, total, allocated, free = recorded[3].split()
+    session = sample_session(scenario, dumpname)
+    (cache,) = _json(session, "kmem -s task_struct")
+    size = cache["total"] // cache["slabs"]
+    assert size == int(total)
+    states = []
+    for i in range(size):
+        (record,) = _json(session, f"kmem -s {int(memory, 16) + i * cache['objsize']:#x}")
+        states.append(record["object_allocated"])
+    assert states.count(True) == int(allocated) and states.count(False) == int(free)
+
+
+def test_one_flag_only(sample_session) -> None:
+    status, out, err = _execute(sample_session("sysrq"), "kmem -V -i")
+    assert status != 0 and out == ""
+    assert err == "pycrash: kmem: only one flag allowed!\n"
