@@ -20,7 +20,7 @@ from pycrash.kernel import memory
 KMEMINFO_HEADER = "                 PAGES        TOTAL      PERCENTAGE\n"
 CACHE_HEADER = "CACHE             OBJSIZE  ALLOCATED     TOTAL  SLABS  SSIZE  NAME\n"
 SLAB_HEADER = "  SLAB              MEMORY            NODE  TOTAL  ALLOCATED  FREE\n"
-UNSUPPORTED = "fFcCvnzhmSrIP"
+UNSUPPORTED = "fFcCvnhmSrIP"
 
 
 @dataclass
@@ -88,6 +88,29 @@ def _vm_stat(ctx: CommandContext) -> KmemOutput:
         lines += [f"{name:>{width}}: {value}" for name, value in group.items]
     records = {group.title: dict(group.items) for group in groups}
     return KmemOutput("vm_stat", records, lines)
+
+
+def _zones(ctx: CommandContext) -> KmemOutput:
+    """``kmem -z``: each zone's size, watermarks and vm_stat counters."""
+    from pycrash.kernel.vmstat import zone_stats
+
+    zones = zone_stats(ctx.session.prog)
+    lines: list[str] = []
+    for zone in zones:
+        lines.append(f'NODE: {zone.node}  ZONE: {zone.index}  ADDR: {zone.address:x}  '
+                     f'NAME: "{zone.name}"')
+        if not zone.spanned:
+            lines += ["  [unpopulated]", ""]
+            continue
+        size = f"  SIZE: {zone.spanned}"
+        if zone.present < zone.spanned:
+            size += f"  PRESENT: {zone.present}"
+        low_high = "/".join(str(v) for v in zone.watermarks)
+        lines += [f"{size}  MIN/LOW/HIGH: {low_high}", "  VM_STAT:"]
+        width = max(len(name) for name, _ in zone.vm_stat)
+        lines += [f"{name:>{width}}: {value}" for name, value in zone.vm_stat]
+        lines += ["", ""]
+    return KmemOutput("zones", [asdict(zone) for zone in zones], lines)
 
 
 def _per_cpu_offsets(ctx: CommandContext) -> KmemOutput:
@@ -340,12 +363,13 @@ class Kmem(Command):
 
         -o  displays each cpu's offset value that is added to per-cpu symbol
             values to translate them into kernel virtual addresses.
+        -z  displays per-zone memory statistics.
         -g  displays the enumerator value of all bits in the page structure's
             "flags" field; with a hexadecimal flags value, only the bits set in it.
 
-  pycrash does not implement -f, -F, -c, -C, -v, -n, -z, -h, -m, -S, -r, -I or -P.
+  pycrash does not implement -f, -F, -c, -C, -v, -n, -h, -m, -S, -r, -I or -P.
   --json prints the records (meminfo figures in pages, the vm_stat tables, page, cache,
-  per-cpu offset, page flag or search records).
+  zone, per-cpu offset, page flag or search records).
 """
     arguments = (
         Arg("-i", dest="info", action="store_true", help="memory usage"),
@@ -354,6 +378,7 @@ class Kmem(Command):
         Arg("-s", dest="slab", action="store_true", help="slab cache data"),
         Arg("-o", dest="offsets", action="store_true", help="per-cpu offsets"),
         Arg("-g", dest="flags", action="store_true", help="page flag bits"),
+        Arg("-z", dest="zones", action="store_true", help="per-zone statistics"),
         *(Arg(f"-{c}", dest=f"opt_{c}", action="store_true", help=argparse.SUPPRESS)
           for c in UNSUPPORTED),
         Arg("words", nargs="*", help="address or slab cache name"),
@@ -363,7 +388,8 @@ class Kmem(Command):
         for c in UNSUPPORTED:
             if getattr(args, f"opt_{c}"):
                 raise CommandError(f"option -{c} is not supported")
-        if sum((args.info, args.vmstat, args.page, args.slab, args.offsets, args.flags)) > 1:
+        if sum((args.info, args.vmstat, args.page, args.slab, args.offsets, args.flags,
+                args.zones)) > 1:
             raise CommandError("only one flag allowed!")
         from pycrash.core.errors import FaultError
 
@@ -374,6 +400,8 @@ class Kmem(Command):
                 return _vm_stat(ctx)
             if args.offsets:
                 return _per_cpu_offsets(ctx)
+            if args.zones:
+                return _zones(ctx)
             if args.flags:
                 return _page_flags(ctx, args.words[0] if args.words else None)
             if args.slab:

@@ -236,3 +236,52 @@ def mem_info(session: Any, progress: Any = None) -> MemInfo:
         commit_limit=commit_limit,
         committed=committed,
     )
+
+
+@dataclass
+class ZoneStats:
+    """One zone as ``kmem -z`` shows it (crash's dump_zone_stats())."""
+
+    node: int
+    index: int
+    address: int
+    name: str
+    spanned: int
+    present: int
+    watermarks: tuple[int, int, int]  # WMARK_MIN, WMARK_LOW, WMARK_HIGH
+    vm_stat: list[tuple[str, int]]
+
+
+def zone_stats(prog: Any) -> list[ZoneStats]:
+    """Every zone of every online node, with its own ``vm_stat[]`` counters."""
+    from pycrash.kernel.memory import online_pgdats
+
+    names = {value: name for name, value in prog.type("enum zone_stat_item").enumerators}
+    count = prog.constant("NR_VM_ZONE_STAT_ITEMS").value_()
+    marks = []
+    for i, mark in enumerate(("WMARK_MIN", "WMARK_LOW", "WMARK_HIGH")):
+        try:
+            marks.append(prog.constant(mark).value_())
+        except LookupError:
+            marks.append(i)
+    zones = []
+    for pgdat in online_pgdats(prog):
+        node = int(pgdat.node_id)
+        for index, zone in enumerate(pgdat.node_zones):
+            # zone._watermark[] since 5.0 (watermark boosting), zone.watermark[] before.
+            try:
+                watermark = zone._watermark
+            except AttributeError:
+                watermark = zone.watermark
+            zones.append(ZoneStats(
+                node=node,
+                index=index,
+                address=zone.address_,
+                name=zone.name.string_().decode("latin-1") if zone.name else "(unknown) ",
+                spanned=int(zone.spanned_pages),
+                present=int(zone.present_pages),
+                watermarks=tuple(int(watermark[m]) for m in marks),  # type: ignore[arg-type]
+                vm_stat=[(names.get(i, str(i)), int(zone.vm_stat[i].counter))
+                         for i in range(count)],
+            ))
+    return zones

@@ -105,7 +105,7 @@ def test_kmem_s_lines_match_crash(sample_session) -> None:
             assert out == expected
 
 
-@pytest.mark.parametrize("option", ["-f", "-F", "-c", "-C", "-v", "-n", "-z", "-h",
+@pytest.mark.parametrize("option", ["-f", "-F", "-c", "-C", "-v", "-n", "-h",
                                     "-S", "-r", "-P"])
 def test_unsupported_options_are_refused_in_one_line(option: str, sample_session) -> None:
     status, out, err = _execute(sample_session("sysrq"), f"kmem {option}")
@@ -196,3 +196,18 @@ def test_one_flag_only(sample_session) -> None:
     status, out, err = _execute(sample_session("sysrq"), "kmem -V -i")
     assert status != 0 and out == ""
     assert err == "pycrash: kmem: only one flag allowed!\n"
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_zones_hold_the_guest_memory(scenario: str, sample_session) -> None:
+    """kmem -z: the populated zones' present pages hold /proc/meminfo's MemTotal (totalram is
+    present pages less reserved ones), and their free counters its order of magnitude."""
+    session = sample_session(scenario)
+    zones = _json(session, "kmem -z")
+    kb_per_page = session.dump.page_size // 1024
+    present = sum(z["present"] for z in zones)
+    assert present * kb_per_page >= _proc_meminfo(scenario)["MemTotal"]
+    assert any(z["name"] == "DMA32" and z["spanned"] for z in zones)
+    for zone in zones:
+        low, mid, high = zone["watermarks"]
+        assert low <= mid <= high
