@@ -20,7 +20,7 @@ from pycrash.kernel import memory
 KMEMINFO_HEADER = "                 PAGES        TOTAL      PERCENTAGE\n"
 CACHE_HEADER = "CACHE             OBJSIZE  ALLOCATED     TOTAL  SLABS  SSIZE  NAME\n"
 SLAB_HEADER = "  SLAB              MEMORY            NODE  TOTAL  ALLOCATED  FREE\n"
-UNSUPPORTED = "fFcCvnhmSrIP"
+UNSUPPORTED = "fFcCvnmSrIP"
 
 
 @dataclass
@@ -111,6 +111,31 @@ def _zones(ctx: CommandContext) -> KmemOutput:
         lines += [f"{name:>{width}}: {value}" for name, value in zone.vm_stat]
         lines += ["", ""]
     return KmemOutput("zones", [asdict(zone) for zone in zones], lines)
+
+
+def _hstates(ctx: CommandContext) -> KmemOutput:
+    """``kmem -h``: each huge page size's ``struct hstate`` (crash's dump_hstates())."""
+    from pycrash.format.columns import center
+    from pycrash.kernel.sysinfo import pages_to_size
+
+    prog = ctx.session.prog
+    try:
+        hstates = prog["hstates"]
+    except KeyError:
+        raise CommandError("hstates[] array does not exist") from None
+    lines = [f"{center('HSTATE', 16)}   SIZE    FREE   TOTAL  NAME"]
+    records = []
+    for hstate in hstates:
+        order = int(hstate.order)
+        if not order:
+            continue
+        size = pages_to_size(1 << order, ctx.session.dump.page_size).replace(" ", "", 1)
+        free, total = int(hstate.free_huge_pages), int(hstate.nr_huge_pages)
+        name = hstate.name.string_().decode("latin-1")
+        lines.append(f"{hstate.address_:x}  {size:>5}  {free:>6}  {total:>6}  {name}")
+        records.append({"hstate": hstate.address_, "size": ctx.session.dump.page_size << order,
+                        "free": free, "total": total, "name": name})
+    return KmemOutput("hstates", records, lines)
 
 
 def _per_cpu_offsets(ctx: CommandContext) -> KmemOutput:
@@ -364,12 +389,14 @@ class Kmem(Command):
         -o  displays each cpu's offset value that is added to per-cpu symbol
             values to translate them into kernel virtual addresses.
         -z  displays per-zone memory statistics.
+        -h  display the address of hugepage hstate array entries, along with
+            their hugepage size, total and free counts, and name.
         -g  displays the enumerator value of all bits in the page structure's
             "flags" field; with a hexadecimal flags value, only the bits set in it.
 
-  pycrash does not implement -f, -F, -c, -C, -v, -n, -h, -m, -S, -r, -I or -P.
+  pycrash does not implement -f, -F, -c, -C, -v, -n, -m, -S, -r, -I or -P.
   --json prints the records (meminfo figures in pages, the vm_stat tables, page, cache,
-  zone, per-cpu offset, page flag or search records).
+  zone, hstate, per-cpu offset, page flag or search records).
 """
     arguments = (
         Arg("-i", dest="info", action="store_true", help="memory usage"),
@@ -379,6 +406,7 @@ class Kmem(Command):
         Arg("-o", dest="offsets", action="store_true", help="per-cpu offsets"),
         Arg("-g", dest="flags", action="store_true", help="page flag bits"),
         Arg("-z", dest="zones", action="store_true", help="per-zone statistics"),
+        Arg("-h", dest="hstates", action="store_true", help="hugepage hstates"),
         *(Arg(f"-{c}", dest=f"opt_{c}", action="store_true", help=argparse.SUPPRESS)
           for c in UNSUPPORTED),
         Arg("words", nargs="*", help="address or slab cache name"),
@@ -389,7 +417,7 @@ class Kmem(Command):
             if getattr(args, f"opt_{c}"):
                 raise CommandError(f"option -{c} is not supported")
         if sum((args.info, args.vmstat, args.page, args.slab, args.offsets, args.flags,
-                args.zones)) > 1:
+                args.zones, args.hstates)) > 1:
             raise CommandError("only one flag allowed!")
         from pycrash.core.errors import FaultError
 
@@ -402,6 +430,8 @@ class Kmem(Command):
                 return _per_cpu_offsets(ctx)
             if args.zones:
                 return _zones(ctx)
+            if args.hstates:
+                return _hstates(ctx)
             if args.flags:
                 return _page_flags(ctx, args.words[0] if args.words else None)
             if args.slab:

@@ -105,7 +105,7 @@ def test_kmem_s_lines_match_crash(sample_session) -> None:
             assert out == expected
 
 
-@pytest.mark.parametrize("option", ["-f", "-F", "-c", "-C", "-v", "-n", "-h",
+@pytest.mark.parametrize("option", ["-f", "-F", "-c", "-C", "-v", "-n",
                                     "-S", "-r", "-P"])
 def test_unsupported_options_are_refused_in_one_line(option: str, sample_session) -> None:
     status, out, err = _execute(sample_session("sysrq"), f"kmem {option}")
@@ -211,3 +211,15 @@ def test_zones_hold_the_guest_memory(scenario: str, sample_session) -> None:
     for zone in zones:
         low, mid, high = zone["watermarks"]
         assert low <= mid <= high
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_hstates_as_proc_meminfo(scenario: str, sample_session) -> None:
+    """kmem -h: without hugetlbfs in the kernel (no HugePages_Total in /proc/meminfo) crash's
+    one line; with it, the total of the default size's hstate."""
+    proc = _proc_meminfo(scenario)
+    status, out, err = _execute(sample_session(scenario), "kmem -h")
+    if "HugePages_Total" not in proc:
+        assert status != 0 and err == "pycrash: kmem: hstates[] array does not exist\n"
+    else:
+        assert status == 0 and out.startswith("     HSTATE")
