@@ -20,7 +20,7 @@ from pycrash.kernel import memory
 KMEMINFO_HEADER = "                 PAGES        TOTAL      PERCENTAGE\n"
 CACHE_HEADER = "CACHE             OBJSIZE  ALLOCATED     TOTAL  SLABS  SSIZE  NAME\n"
 SLAB_HEADER = "  SLAB              MEMORY            NODE  TOTAL  ALLOCATED  FREE\n"
-UNSUPPORTED = "fFcCvnmSrIP"
+UNSUPPORTED = "fFcCnmSrIP"
 
 
 @dataclass
@@ -136,6 +136,25 @@ def _hstates(ctx: CommandContext) -> KmemOutput:
         records.append({"hstate": hstate.address_, "size": ctx.session.dump.page_size << order,
                         "free": free, "total": total, "name": name})
     return KmemOutput("hstates", records, lines)
+
+
+def _vmalloc(ctx: CommandContext, words: list[str]) -> KmemOutput:
+    """``kmem -v [address]``: the vmap areas (those holding the address)."""
+    from pycrash.format.columns import center
+    from pycrash.kernel.vmalloc import VmallocError, vmap_areas
+
+    addresses = [parse_hex(word) for word in words]
+    try:
+        areas = vmap_areas(ctx.session.prog)
+    except VmallocError as err:
+        raise CommandError(str(err)) from None
+    if addresses:
+        areas = [a for a in areas if any(a.start <= x < a.end for x in addresses)]
+    lines = [f"{center('VMAP_AREA', 16)}  {center('VM_STRUCT', 16)}  "
+             f"{center('ADDRESS RANGE', 35)}     SIZE"] if areas else []
+    lines += [f"{a.vmap_area:<16x}  {a.vm_struct:<16x}  {a.start:>16x} - {a.end:<16x}  "
+              f"{a.size:7d}" for a in areas]
+    return KmemOutput("vmalloc", [asdict(a) | {"size": a.size} for a in areas], lines)
 
 
 def _per_cpu_offsets(ctx: CommandContext) -> KmemOutput:
@@ -389,14 +408,16 @@ class Kmem(Command):
         -o  displays each cpu's offset value that is added to per-cpu symbol
             values to translate them into kernel virtual addresses.
         -z  displays per-zone memory statistics.
+        -v  displays the mapped virtual memory regions allocated by vmalloc(); with
+            an address, the region holding it.
         -h  display the address of hugepage hstate array entries, along with
             their hugepage size, total and free counts, and name.
         -g  displays the enumerator value of all bits in the page structure's
             "flags" field; with a hexadecimal flags value, only the bits set in it.
 
-  pycrash does not implement -f, -F, -c, -C, -v, -n, -m, -S, -r, -I or -P.
+  pycrash does not implement -f, -F, -c, -C, -n, -m, -S, -r, -I or -P.
   --json prints the records (meminfo figures in pages, the vm_stat tables, page, cache,
-  zone, hstate, per-cpu offset, page flag or search records).
+  vmap area, zone, hstate, per-cpu offset, page flag or search records).
 """
     arguments = (
         Arg("-i", dest="info", action="store_true", help="memory usage"),
@@ -407,6 +428,7 @@ class Kmem(Command):
         Arg("-g", dest="flags", action="store_true", help="page flag bits"),
         Arg("-z", dest="zones", action="store_true", help="per-zone statistics"),
         Arg("-h", dest="hstates", action="store_true", help="hugepage hstates"),
+        Arg("-v", dest="vmalloc", action="store_true", help="vmalloc regions"),
         *(Arg(f"-{c}", dest=f"opt_{c}", action="store_true", help=argparse.SUPPRESS)
           for c in UNSUPPORTED),
         Arg("words", nargs="*", help="address or slab cache name"),
@@ -417,7 +439,7 @@ class Kmem(Command):
             if getattr(args, f"opt_{c}"):
                 raise CommandError(f"option -{c} is not supported")
         if sum((args.info, args.vmstat, args.page, args.slab, args.offsets, args.flags,
-                args.zones, args.hstates)) > 1:
+                args.zones, args.hstates, args.vmalloc)) > 1:
             raise CommandError("only one flag allowed!")
         from pycrash.core.errors import FaultError
 
@@ -432,6 +454,8 @@ class Kmem(Command):
                 return _zones(ctx)
             if args.hstates:
                 return _hstates(ctx)
+            if args.vmalloc:
+                return _vmalloc(ctx, args.words)
             if args.flags:
                 return _page_flags(ctx, args.words[0] if args.words else None)
             if args.slab:

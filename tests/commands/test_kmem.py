@@ -105,7 +105,7 @@ def test_kmem_s_lines_match_crash(sample_session) -> None:
             assert out == expected
 
 
-@pytest.mark.parametrize("option", ["-f", "-F", "-c", "-C", "-v", "-n",
+@pytest.mark.parametrize("option", ["-f", "-F", "-c", "-C", "-n",
                                     "-S", "-r", "-P"])
 def test_unsupported_options_are_refused_in_one_line(option: str, sample_session) -> None:
     status, out, err = _execute(sample_session("sysrq"), f"kmem {option}")
@@ -223,3 +223,21 @@ def test_hstates_as_proc_meminfo(scenario: str, sample_session) -> None:
         assert status != 0 and err == "pycrash: kmem: hstates[] array does not exist\n"
     else:
         assert status == 0 and out.startswith("     HSTATE")
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_vmalloc_area_holds_the_module(scenario: str, sample_session) -> None:
+    """kmem -v ADDR: the module's base from the guest's /proc/modules lies in one vmap area
+    (module memory is vmalloc'ed in the modules range)."""
+    lines = testing.manifest(scenario)["ground_truth"].get("proc_modules") or []
+    if not lines:
+        pytest.skip(f"{scenario}: no module loaded")
+    base = int(lines[0].split()[5], 16)
+    session = sample_session(scenario)
+    (area,) = _json(session, f"kmem -v {base:#x}")
+    assert area["start"] <= base < area["end"]
+    assert area["vm_struct"]
+    everything = _json(session, "kmem -v")
+    assert area in everything
+    starts = [a["start"] for a in everything]
+    assert starts == sorted(set(starts))
