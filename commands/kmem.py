@@ -363,27 +363,61 @@ def _search(ctx: CommandContext, word: str) -> KmemOutput:
             sym, offset = found
             lines += [symbol_line(ctx, table, sym, offset).text, ""]
             record["symbol"] = sym.name
-    if not table.in_ksymbol_range(address):
+    areas = [] if physical else _vmalloc_areas_of(ctx, address)
+    if areas:
+        task = _task_of(session, address)  # a vmalloc'ed (CONFIG_VMAP_STACK) kernel stack
+        if task is not None:
+            out = io.StringIO()
+            render_context(out, context_view(session, task))
+            lines += out.getvalue().splitlines() + [""]
+            record["task"] = task
+        lines += areas[0].lines + [""]
+        record["vmalloc"] = areas[0].records
+    slab = None
+    if not areas and not table.in_ksymbol_range(address):
         slab = _slab_lines(ctx, address)
         if slab is not None:
             lines += slab[0] + [""]
             record["slab"] = slab[1]
-    task = _task_of(session, address)
+    task = None if areas else _task_of(session, address)
     if task is not None:
         out = io.StringIO()
         render_context(out, context_view(session, task))
         lines += out.getvalue().splitlines() + [""]
         record["task"] = task
+    kind = "physical" if physical else "kernel virtual"
+    shown = record["address"]
     try:
         paddr = record["address"] if physical else session.dump.vtop(address)
+        if areas:  # crash looks the page of a vmalloc address up by its physical address
+            kind, shown = "physical", paddr
+        if not _in_mem_map(session, paddr):
+            raise LookupError(paddr)
         page_lines, page = _page_lines(ctx, paddr)
     except (FaultError, LookupError, NotMappedError):
-        kind = "physical" if physical else "kernel virtual"
-        lines.append(f"{record['address']:x}: {kind} address not found in mem map")
+        lines.append(f"{shown:x}: {kind} address not found in mem map")
     else:
         lines += page_lines
         record["page"] = page
     return KmemOutput("search", [record], lines)
+
+
+def _vmalloc_areas_of(ctx: CommandContext, address: int) -> list[KmemOutput]:
+    from pycrash.kernel.vmalloc import VmallocError
+
+    try:
+        found = _vmalloc(ctx, [f"{address:x}"])
+    except (CommandError, VmallocError):
+        return []
+    return [found] if found.records else []
+
+
+def _in_mem_map(session: Any, paddr: int) -> bool:
+    """Whether a physical address has a struct page: inside a node's memory sections."""
+    from pycrash.kernel.memmap import node_pfn_chunks
+
+    pfn = memory.btop(session, paddr)
+    return any(first <= pfn < end for first, end in node_pfn_chunks(session))
 
 
 @register

@@ -241,3 +241,13 @@ def test_vmalloc_area_holds_the_module(scenario: str, sample_session) -> None:
     assert area in everything
     starts = [a["start"] for a in everything]
     assert starts == sorted(set(starts))
+
+
+def test_search_of_a_module_address_names_its_vmap_area(sample_session) -> None:
+    """kmem ADDR in a module: crash's symbol line, then the vmap area holding it."""
+    scenario = "sysrq"
+    base = int(testing.manifest(scenario)["ground_truth"]["proc_modules"][0].split()[5], 16)
+    (record,) = _json(sample_session(scenario), f"kmem {base:#x}")
+    (area,) = record["vmalloc"]
+    assert area["start"] <= base < area["end"]
+    assert "slab" not in record
