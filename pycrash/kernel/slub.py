@@ -89,12 +89,13 @@ def freelist(prog: Any, cache: Any, first: int) -> list[int]:
 
 
 def _has_member(obj: Any, name: str) -> bool:
-    try:
-        obj.type_.type.member(name) if obj.type_.kind.name == "POINTER" else \
-            obj.type_.member(name)
-        return True
-    except LookupError:
-        return False
+    """Whether the structure ``obj`` is (or points to) has a member ``name``."""
+    from drgn import TypeKind
+
+    kind = obj.type_.unaliased()
+    if kind.kind == TypeKind.POINTER:
+        kind = kind.type.unaliased()
+    return kind.has_member(name)
 
 
 def _cpus(prog: Any) -> list[int]:
@@ -218,12 +219,13 @@ def slab_of(session: Any, address: int) -> SlabInfo | None:
     """The SLUB slab and object holding kernel address ``address``, or None."""
     from drgn import Object
 
+    from pycrash.core.errors import FaultError
     from pycrash.kernel import memory
 
     prog = session.prog
     try:
         pfn = memory.btop(session, session.dump.vtop(address))
-    except Exception:  # noqa: BLE001 - not mapped: not a slab object
+    except FaultError:  # not mapped: not a slab object
         return None
     page = Object(prog, "struct page", address=memory.pfn_to_page(session, pfn))
     # A tail page of a compound slab points at its head with bit 0 of compound_head.
