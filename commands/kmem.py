@@ -464,7 +464,9 @@ class Kmem(Command):
         Arg("-h", dest="hstates", action="store_true", help="hugepage hstates"),
         Arg("-v", dest="vmalloc", action="store_true", help="vmalloc regions"),
         *(Arg(f"-{c}", dest=f"opt_{c}", action="store_true", help=argparse.SUPPRESS)
-          for c in UNSUPPORTED),
+          for c in UNSUPPORTED if c != "S"),
+        # crash's -S takes an optional "=cpu[s]" glued to it.
+        Arg("-S", dest="opt_S", nargs="?", const=True, default=None, help=argparse.SUPPRESS),
         Arg("words", nargs="*", help="address or slab cache name"),
     )
 
