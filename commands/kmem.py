@@ -424,6 +424,8 @@ def _in_mem_map(session: Any, paddr: int) -> bool:
 class Kmem(Command):
     name = "kmem"
     summary = "kernel memory"
+    synopsis = ("[-i|-V|-z|-o|-h|-v [address]] | -p [address ...] | -s [cache|list|address]"
+                " | -g [flags] | address ...")
     description = """\
   This command displays information about the use of kernel memory.
 
