@@ -19,6 +19,7 @@ BUILTIN_COMMANDS: dict[str, tuple[str, ...]] = {
     "foreach": ("foreach",),
     "help": ("help",),
     "irq": ("irq",),
+    "kmem": ("kmem",),
     "list": ("list",),
     "log": ("log",),
     "mod": ("mod",),

@@ -587,3 +587,13 @@ def task_last_run(prog: drgn.Program, task: int) -> int:
             return 0
     return 0
 
+
+
+def task_struct_size(prog: drgn.Program) -> int:
+    """Bytes a task_struct really occupies: ``arch_task_struct_size`` where the architecture
+    sizes the FPU state at boot (x86 since 4.2: the struct's last member is variable-sized),
+    else ``sizeof(struct task_struct)`` (as crash's SIZE(task_struct))."""
+    try:
+        return int(prog["arch_task_struct_size"])
+    except KeyError:
+        return prog.type("struct task_struct").size
