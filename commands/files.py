@@ -7,25 +7,13 @@ import argparse
 import dataclasses
 from typing import Any
 
+from pycrash.commands.ps import task_header
+
 from pycrash.api import Arg, Command, CommandContext, CommandError, Complete, register
+from pycrash.format.columns import center
 from pycrash.kernel.tasks import TaskInfo, TaskTable, task_table
 
 _ADDR = 16  # crash's VADDR_PRLEN on x86-64
-
-
-def center(text: str, width: int, rjust: bool = False) -> str:
-    """crash's ``mkstring(CENTER|LJUST)`` (odd padding right) or ``CENTER|RJUST`` (left)."""
-    extra = width - len(text)
-    if extra <= 0:
-        return text
-    left = extra // 2 + (extra % 2 if rjust else 0)
-    return " " * left + text + " " * (extra - left)
-
-
-def task_header(info: TaskInfo) -> str:
-    """crash's print_task_header()."""
-    return (f"PID: {info.pid:<7d}  TASK: {info.task:<16x}  CPU: {info.cpu:<3d}  "
-            f'COMMAND: "{info.comm}"')
 
 
 def context_targets(ctx: CommandContext, table: TaskTable, words: list[str],
@@ -59,7 +47,7 @@ def _is_number(word: str) -> bool:
 
 def _hex(value: int) -> str:
     """crash's mkstring(VADDR_PRLEN, CENTER|RJUST|LONG_HEX)."""
-    return center(f"{value:x}", _ADDR, rjust=True)
+    return center(f"{value:x}", _ADDR, right=True)
 
 
 def _file_columns(f: Any) -> str:

@@ -6,9 +6,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from pycrash.commands.files import center
-
 from pycrash.api import Arg, Command, CommandContext, CommandError, Complete, register
+from pycrash.format.columns import center
 from pycrash.kernel.tasks import task_table
 
 _ADDR = 16  # crash's VADDR_PRLEN on x86-64

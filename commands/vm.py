@@ -8,9 +8,11 @@ import dataclasses
 import io
 from typing import Any
 
-from pycrash.commands.files import center, context_targets, task_header
+from pycrash.commands.files import context_targets
+from pycrash.commands.ps import task_header
 
 from pycrash.api import Arg, Command, CommandContext, CommandError, Complete, register
+from pycrash.format.columns import center
 from pycrash.kernel.tasks import TaskInfo, task_mem_usage, task_table
 
 _ADDR = 16  # crash's VADDR_PRLEN on x86-64
@@ -230,8 +232,8 @@ class Vm(Command):
         return records
 
 
-_VMA_HEADER = (f"{center('VMA', _ADDR)} {center('START', _UADDR, rjust=True)} "
-               f"{center('END', _UADDR, rjust=True)}  FLAGS FILE\n")
+_VMA_HEADER = (f"{center('VMA', _ADDR)} {center('START', _UADDR, right=True)} "
+               f"{center('END', _UADDR, right=True)}  FLAGS FILE\n")
 
 
 def _vm_data(block: VmBlock) -> str:

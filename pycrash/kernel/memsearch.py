@@ -56,7 +56,7 @@ def vmalloc_areas(prog: Any) -> list[tuple[int, int]]:
     except KeyError:
         return _vmap_node_areas(prog)
     va_type = prog.type("struct vmap_area")
-    old_flags = _has_member(va_type, "purge_list") and _has_member(va_type, "flags")
+    old_flags = va_type.has_member("purge_list") and va_type.has_member("flags")
     areas = []
     for va in entries(prog, list_walk(prog, head), "struct vmap_area", "list"):
         try:
@@ -92,14 +92,6 @@ def _vmap_node_areas(prog: Any) -> list[tuple[int, int]]:
             except drgn.FaultError:
                 continue
     return sorted(areas)
-
-
-def _has_member(type_: Any, name: str) -> bool:
-    try:
-        type_.member(name)
-    except LookupError:
-        return False
-    return True
 
 
 def kvaddr_ranges(session: Any, areas: list[tuple[int, int]]) -> list[KvRange]:

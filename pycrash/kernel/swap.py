@@ -33,14 +33,6 @@ class SwapArea:
     filename: str
 
 
-def _has_member(type_: Any, name: str) -> bool:
-    try:
-        type_.member(name)
-    except LookupError:
-        return False
-    return True
-
-
 def _file_path(prog: Any, file: Any) -> str:
     """crash's get_pathname() of the swap file, "/dev" prefixed on a devtmpfs mount."""
     from pycrash.kernel.fs import dentry_path, vfsmount_devname
@@ -71,9 +63,9 @@ def swap_areas(prog: Any) -> list[SwapArea]:
             if not si.value_() or not si.flags.value_() & SWP_USED:
                 continue
             file = si.swap_file
-            if _has_member(type_, "swap_device"):
+            if type_.has_member("swap_device"):
                 partition = bool(si.swap_device.value_())
-            elif _has_member(type_, "old_block_size"):
+            elif type_.has_member("old_block_size"):
                 partition = bool(si.old_block_size.value_())
             else:
                 partition = file.f_inode.i_mode.value_() & S_IFMT == S_IFBLK
