@@ -47,7 +47,8 @@ from pathlib import Path
 __all__ = [
     "sample_root", "cache_dir", "vmlinux_path", "system_map_path", "module_path",
     "kernel_config_path", "scenarios", "manifest", "dump_names", "dump_info", "dump_paths",
-    "crash_commands", "crash_output", "crash_record", "crash_index",
+    "crash_commands", "crash_output", "crash_record", "crash_index", "primary_dump",
+    "primary_crash_output",
 ]
 
 
@@ -226,3 +227,14 @@ def crash_output(scenario: str, dumpname: str, cmdline: str,
     rec = crash_record(scenario, dumpname, cmdline, module_loaded)
     path = sample_root() / scenario / "crash" / dumpname / rec["file"]
     return path.read_text(encoding="utf-8", errors="surrogateescape")
+
+
+def primary_dump(scenario: str) -> str:
+    """The name of the scenario's primary dump (the one with the full crash recording)."""
+    return next(d["name"] for d in manifest(scenario)["dumps"] if d.get("primary"))
+
+
+def primary_crash_output(scenario: str, cmdline: str, module_loaded: bool = False) -> str:
+    """crash's output for ``cmdline`` on the scenario's primary dump; KeyError if the line was
+    not recorded there (a test built on a recording fails rather than skips without it)."""
+    return crash_output(scenario, primary_dump(scenario), cmdline, module_loaded)

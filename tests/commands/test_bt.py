@@ -9,6 +9,7 @@ import re
 import pytest
 
 from pycrash import testing
+from pycrash.testing import primary_crash_output as _recorded  # fails if not recorded
 
 SCENARIOS = testing.scenarios()
 FRAME = re.compile(r"^ ?#(\d+) \[([0-9a-f]+)\] (\S+) at ([0-9a-f]+)( \[\S+\])?$")
@@ -24,13 +25,6 @@ def _frames(text: str) -> list[tuple[int, int, str, int, str | None]]:
                            int(m.group(4), 16), module))
     return frames
 
-
-def _recorded(scenario: str, command: str) -> str:
-    try:
-        primary = next(d["name"] for d in testing.manifest(scenario)["dumps"] if d.get("primary"))
-        return testing.crash_output(scenario, primary, command)
-    except (KeyError, LookupError, FileNotFoundError) as exc:
-        pytest.skip(f"no crash recording of {command!r}: {exc}")
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)

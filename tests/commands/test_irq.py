@@ -9,17 +9,11 @@ import re
 import pytest
 
 from pycrash import testing
+from pycrash.testing import primary_crash_output as _recorded  # fails if not recorded
 
 SCENARIOS = testing.scenarios()
 _STATS = re.compile(r"^\s*(\d+):((?:\s+\d+)+)\s+(\S+)\s+(\S+)$", re.M)
 
-
-def _recorded(scenario: str, command: str) -> str:
-    primary = next(d["name"] for d in testing.manifest(scenario)["dumps"] if d.get("primary"))
-    try:
-        return testing.crash_output(scenario, primary, command)
-    except (KeyError, LookupError, FileNotFoundError) as exc:
-        pytest.skip(f"no crash recording of {command!r}: {exc}")
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)

@@ -8,6 +8,7 @@ import json
 import pytest
 
 from pycrash import testing
+from pycrash.testing import primary_crash_output as _recorded  # fails if not recorded
 
 SCENARIOS = testing.scenarios()
 HEADER = "      PID    PPID  CPU       TASK        ST  %MEM      VSZ      RSS  COMM"
@@ -22,13 +23,6 @@ def _rows(text: str) -> dict[int, list[str]]:
         rows[pid if pid else -1 - int(fields[2])] = [line[:2]] + fields
     return rows
 
-
-def _recorded(scenario: str, command: str) -> str:
-    try:
-        primary = next(d["name"] for d in testing.manifest(scenario)["dumps"] if d.get("primary"))
-        return testing.crash_output(scenario, primary, command)
-    except (KeyError, LookupError, FileNotFoundError) as exc:
-        pytest.skip(f"no crash recording of {command!r}: {exc}")
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)

@@ -9,18 +9,12 @@ import re
 import pytest
 
 from pycrash import testing
+from pycrash.testing import primary_crash_output as _recorded  # fails if not recorded
 
 SCENARIOS = testing.scenarios()
 _BLOCK = re.compile(r"^CPU (\d+) RUNQUEUE: [0-9a-f]+\n  CURRENT: PID: (\d+) ", re.M)
 _QUEUED = re.compile(r"^     \[\s*\d+\] PID: (\d+) ", re.M)
 
-
-def _recorded(scenario: str, command: str) -> str:
-    primary = next(d["name"] for d in testing.manifest(scenario)["dumps"] if d.get("primary"))
-    try:
-        return testing.crash_output(scenario, primary, command)
-    except (KeyError, LookupError, FileNotFoundError) as exc:
-        pytest.skip(f"no crash recording of {command!r}: {exc}")
 
 
 def _running(scenario: str) -> dict[int, int]:

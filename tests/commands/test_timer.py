@@ -9,18 +9,12 @@ import re
 import pytest
 
 from pycrash import testing
+from pycrash.testing import primary_crash_output as _recorded  # fails if not recorded
 
 SCENARIOS = testing.scenarios()
 _BASE = re.compile(r"^TIMER_BASES\[(\d+)\]\[(BASE_STD|BASE_DEF)\]: [0-9a-f]+$", re.M)
 _ROW = re.compile(r"^  (\d+)\s+(-?\d+)\s+([0-9a-f]{16})\s+([0-9a-f]{16})  <(.*)>$", re.M)
 
-
-def _recorded(scenario: str, command: str) -> str:
-    primary = next(d["name"] for d in testing.manifest(scenario)["dumps"] if d.get("primary"))
-    try:
-        return testing.crash_output(scenario, primary, command)
-    except (KeyError, LookupError, FileNotFoundError) as exc:
-        pytest.skip(f"no crash recording of {command!r}: {exc}")
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
